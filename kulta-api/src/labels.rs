@@ -1,0 +1,38 @@
+//! Names of the annotations and labels KULTA reads and writes.
+//!
+//! User actions are annotations on the Rollout; the controller consumes each one once and records
+//! it in the Rollout's status.
+
+/// Annotation a person sets on a Rollout to act on it: `true` continues past the current pause,
+/// `full` skips every remaining step.
+pub const PROMOTE_ANNOTATION: &str = "kulta.io/promote";
+/// Value of [`PROMOTE_ANNOTATION`] that continues past the current pause.
+pub const PROMOTE_STEP: &str = "true";
+/// Value of [`PROMOTE_ANNOTATION`] that skips every remaining step.
+pub const PROMOTE_FULL: &str = "full";
+/// Annotation (`true`) that aborts the in-flight canary: traffic back to stable, canary scaled
+/// down, phase `Degraded` until a retry or a new revision.
+pub const ABORT_ANNOTATION: &str = "kulta.io/abort";
+/// Annotation (`true`) that restarts an aborted canary from its first step.
+pub const RETRY_ANNOTATION: &str = "kulta.io/retry";
+
+/// Label the controller puts on each ReplicaSet and its pods: the revision hash of the pod
+/// template. Services are pinned to a revision through it. The name is the one Kubernetes'
+/// own Deployment controller uses, so tools that understand Deployments understand it too.
+pub const POD_TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
+/// Standard label naming the tool that manages an object.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY_LABEL`] on objects KULTA creates.
+pub const MANAGED_BY_VALUE: &str = "kulta";
+/// Label on ReplicaSets and pods naming the Rollout that owns them.
+pub const ROLLOUT_LABEL: &str = "kulta.io/rollout";
+/// Annotation on a ReplicaSet: the Rollout revision number (1, 2, ...) it was created for.
+pub const REVISION_ANNOTATION: &str = "kulta.io/revision";
+/// Annotation on an old stable ReplicaSet: RFC 3339 time after which it is scaled to zero.
+pub const SCALE_DOWN_DEADLINE_ANNOTATION: &str = "kulta.io/scale-down-deadline";
+
+/// Finalizer the controller puts on Rollouts so that traffic is restored to stable and managed
+/// routes are removed before a Rollout goes away.
+pub const FINALIZER: &str = "kulta.io/traffic-cleanup";
+/// Field manager name used for every write the controller makes.
+pub const FIELD_MANAGER: &str = "kulta-controller";
