@@ -1,4 +1,47 @@
 //! kulta-sim: an embedded Kubernetes API server with simulated cluster controllers.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kulta_sim::SimError> {
+//! let sim = kulta_sim::Sim::start().await?;
+//! let client = sim.client();
+//! # let _ = client;
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`server`] routes requests to [`handlers`] (resource verbs), [`watch`],
+//! [`discovery`] and [`openapi`]; [`store`] holds objects and events; [`write`], [`gc`] and
+//! [`crd`] implement the API server's write rules; [`faults`] and [`requestlog`] serve tests.
 
+pub mod collection;
 pub mod controllers;
+pub mod crd;
+pub mod crds;
+pub mod defaults;
+pub mod delete;
+pub mod discovery;
+pub mod faults;
+pub mod gc;
+pub mod handlers;
+pub mod jsonpath;
+pub mod kubeconfig;
+pub mod openapi;
+pub mod patch;
+pub mod query;
+pub mod requestlog;
+pub mod resources;
+pub mod scale;
 pub mod schema;
+pub mod selectors;
+pub mod server;
+pub mod sim;
+pub mod status;
+pub mod store;
+pub mod table;
+pub mod typed;
+pub mod watch;
+pub mod write;
+
+pub use faults::{FailureRule, FaultCommand, Faults, LatencyRule};
+pub use requestlog::{RequestFilter, RequestLog, RequestRecord};
+pub use sim::{ADMIN_IDENTITY, CONTROLLER_IDENTITY, Sim, SimBuilder, SimError, client_for};

@@ -1,1 +1,100 @@
-fn main() {}
+//! The `kulta-sim` binary: runs the sim standalone and writes a kubeconfig for kubectl.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// An embedded Kubernetes API server with simulated controllers, for tests and sandboxes.
+///
+/// Plain HTTP on loopback; every request's bearer token is recorded as its identity (no
+/// authentication, no RBAC). Faults can be injected over `POST /sim/faults` (see README).
+#[derive(Debug, Parser)]
+#[command(
+    name = "kulta-sim",
+    version,
+    after_help = "Knobs: see `kulta-sim serve --help` (listen address, kubeconfig path, watch history \
+size, bookmark interval, controllers on/off, fault seed).\n\
+Admin endpoints of a running sim:\n  \
+POST /sim/faults {\"action\":\"fail\",\"code\":503,\"verb\":\"patch\",\"resource\":\"rollouts\",\"times\":3}\n  \
+POST /sim/faults {\"action\":\"latency\",\"millis\":200}\n  \
+POST /sim/faults {\"action\":\"dropWatches\"} | {\"action\":\"compact\"} | {\"action\":\"restart\",\"unavailableMillis\":500} | {\"action\":\"clear\"}\n  \
+GET /sim/faults, GET /sim/requests?verb=patch&identity=NAME\n\
+Every request's bearer token is recorded as its identity; there is no authentication."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API until interrupted.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:6443", env = "KULTA_SIM_ADDR")]
+    addr: SocketAddr,
+    /// Where to write a kubeconfig (server URL, token `admin`, namespace `default`).
+    #[arg(long, env = "KULTA_SIM_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Allow listening on a non-loopback address (there is no authentication).
+    #[arg(long)]
+    allow_non_loopback: bool,
+    /// Watch events retained for resumption; older resourceVersions get 410 Gone.
+    #[arg(long, default_value_t = 10_000)]
+    history_size: usize,
+    /// Seconds between watch bookmarks.
+    #[arg(long, default_value_t = 5)]
+    bookmark_interval_seconds: u64,
+    /// Do not run the simulated ReplicaSet/Deployment/Gateway controllers.
+    #[arg(long)]
+    no_controllers: bool,
+    /// Seed of the fault injector's random choices.
+    #[arg(long, default_value_t = 0x6b756c7461)]
+    fault_seed: u64,
+}
+
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: unable to start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    let mut builder = kulta_sim::Sim::builder()
+        .address(args.addr)
+        .allow_non_loopback(args.allow_non_loopback)
+        .history_size(args.history_size)
+        .bookmark_interval(Duration::from_secs(args.bookmark_interval_seconds.max(1)))
+        .controllers(!args.no_controllers)
+        .fault_seed(args.fault_seed);
+    if let Some(path) = &args.kubeconfig {
+        builder = builder.kubeconfig_path(path);
+    }
+    let sim = builder.start().await?;
+    println!("kulta-sim serving {}", sim.base_url());
+    println!("kubeconfig: {}", sim.kubeconfig_path().display());
+    tokio::signal::ctrl_c().await?;
+    sim.shutdown().await;
+    Ok(())
+}

@@ -1,17 +1,55 @@
-//! Simulated cluster controllers (interface; implementation in progress).
+//! Simulated cluster controllers. Each is an ordinary `kube::Client` client of the sim (it sees
+//! the API exactly as KULTA does), event driven through kube-runtime watches, and writes status
+//! only when it changes.
+//!
+//! - [`replicasets`]: pods per ReplicaSet, readiness after a delay, ReplicaSet status.
+//! - [`deployments`]: a ReplicaSet per pod template, simplistic rolling update, Deployment status.
+//! - [`gateway`]: `status.parents[]` of HTTPRoutes and GRPCRoutes.
+//!
+//! All of them are switched and tuned at run time through [`ControllerKnobs`].
 
 use std::sync::Arc;
 
-/// Run-time tunable settings of the simulated controllers.
-#[derive(Debug, Default)]
-pub struct ControllerKnobs {}
+pub mod deployments;
+pub mod gateway;
+mod knobs;
+mod pods;
+pub mod replicasets;
+mod support;
+
+pub use knobs::{ControllerKnobs, DEFAULT_POD_READY_DELAY, DEFAULT_ROUTE_STATUS_DELAY};
+pub use support::Error;
 
 /// Starts every simulated controller as a client of the sim; they stop when the handles are
-/// aborted or the token is cancelled.
+/// aborted or the token is cancelled. Controllers switched off by a knob keep running idle, so
+/// switching them back on takes effect at once.
 pub fn spawn(
-    _client: kube::Client,
-    _knobs: Arc<ControllerKnobs>,
-    _shutdown: tokio_util::sync::CancellationToken,
+    client: kube::Client,
+    knobs: Arc<ControllerKnobs>,
+    shutdown: tokio_util::sync::CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    Vec::new()
+    let mut handles = vec![
+        tokio::spawn(replicasets::run(
+            client.clone(),
+            knobs.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(deployments::run(
+            client.clone(),
+            knobs.clone(),
+            shutdown.clone(),
+        )),
+    ];
+    for (kind, plural) in gateway::ROUTE_KINDS {
+        handles.push(tokio::spawn(gateway::supervise(
+            client.clone(),
+            knobs.clone(),
+            shutdown.clone(),
+            gateway::route_resource(kind, plural),
+        )));
+    }
+    handles
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,496 @@
+//! Simulated gateway controller: accepts HTTPRoutes and GRPCRoutes
+//! (`gateway.networking.k8s.io/v1`) by writing one `status.parents[]` entry per
+//! `spec.parentRefs` entry, with `Accepted` and `ResolvedRefs` conditions at the route's
+//! generation, after the route status delay.
+//!
+//! It tolerates the route kinds not existing yet (their watches retry every second at most until
+//! the CRDs are installed) and re-evaluates routes when Services appear or vanish
+//! (`ResolvedRefs=False`, reason `BackendNotFound`). Every parentRef is accepted as long as the
+//! route is not rejected by a knob: Gateways, listeners, hostnames and ReferenceGrants are not
+//! checked. Entries written by other controllers (another `controllerName`) are kept.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::runtime::controller::{Action, Config, ReconcileRequest, trigger_self, trigger_with};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, applier, watcher};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::ControllerKnobs;
+use super::support::{Error, QuickBackoff, now_time, on_knob_change};
+
+/// The `controllerName` the simulated gateway writes in route status.
+pub const CONTROLLER_NAME: &str = "sim.kulta.io/gateway-controller";
+
+/// The route kinds the gateway controller handles: (kind, plural).
+pub const ROUTE_KINDS: [(&str, &str); 2] =
+    [("HTTPRoute", "httproutes"), ("GRPCRoute", "grpcroutes")];
+
+struct Context {
+    client: Client,
+    knobs: Arc<ControllerKnobs>,
+    routes: Store<DynamicObject>,
+    services: Store<Service>,
+    resource: ApiResource,
+    /// Per route (`namespace/name`): the parents last written and the resourceVersion the write
+    /// produced, so a lagging cache does not cause the same write twice.
+    written: std::sync::Mutex<std::collections::HashMap<String, (u64, Vec<Value>)>>,
+}
+
+/// The `ApiResource` of a Gateway API v1 route kind.
+pub fn route_resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", kind),
+        plural,
+    )
+}
+
+/// Runs the gateway controller for one route kind while its CRD
+/// (`<plural>.gateway.networking.k8s.io`) exists, until `shutdown` is cancelled: it watches the
+/// CRD, starts [`run`] when it appears and stops it when it is deleted, so a missing kind costs
+/// one idle watch instead of a stream of 404s.
+pub async fn supervise(
+    client: Client,
+    knobs: Arc<ControllerKnobs>,
+    shutdown: CancellationToken,
+    resource: ApiResource,
+) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crd_name = format!("{}.{}", resource.plural, resource.group);
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let config = watcher::Config::default().fields(&format!("metadata.name={crd_name}"));
+    let mut events = watcher(crds, config)
+        .backoff(QuickBackoff::default())
+        .boxed();
+    let mut running: Option<(CancellationToken, tokio::task::JoinHandle<()>)> = None;
+    let mut listed = false;
+    loop {
+        let event = tokio::select! {
+            () = shutdown.cancelled() => break,
+            event = events.next() => event,
+        };
+        let present = match event {
+            None => break,
+            Some(Err(error)) => {
+                debug!(%error, crd = %crd_name, "crd watch error");
+                continue;
+            }
+            Some(Ok(watcher::Event::Apply(crd) | watcher::Event::InitApply(crd))) => {
+                listed |= crd.name_any() == crd_name;
+                crd.metadata.deletion_timestamp.is_none()
+            }
+            Some(Ok(watcher::Event::Delete(_))) => false,
+            Some(Ok(watcher::Event::Init)) => {
+                listed = false;
+                continue;
+            }
+            Some(Ok(watcher::Event::InitDone)) => listed,
+        };
+        match (present, running.is_some()) {
+            (true, false) => {
+                let token = shutdown.child_token();
+                let handle = tokio::spawn(run(
+                    client.clone(),
+                    knobs.clone(),
+                    token.clone(),
+                    resource.clone(),
+                ));
+                running = Some((token, handle));
+            }
+            (false, true) => {
+                if let Some((token, handle)) = running.take() {
+                    token.cancel();
+                    let _ = handle.await;
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some((token, handle)) = running.take() {
+        token.cancel();
+        let _ = handle.await;
+    }
+}
+
+/// Runs the gateway controller for one route kind until `shutdown` is cancelled.
+pub async fn run(
+    client: Client,
+    knobs: Arc<ControllerKnobs>,
+    shutdown: CancellationToken,
+    resource: ApiResource,
+) {
+    let routes: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let services: Api<Service> = Api::all(client.clone());
+    let route_writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
+    let route_reader = route_writer.as_reader();
+    let (service_reader, service_writer) = reflector::store();
+
+    let route_events = watcher(routes, watcher::Config::default())
+        .backoff(QuickBackoff::default())
+        .reflect(route_writer)
+        .applied_objects();
+    let service_events = watcher(services, watcher::Config::default())
+        .backoff(QuickBackoff::default())
+        .reflect(service_writer)
+        .touched_objects();
+    let routes_for_services = route_reader.clone();
+    let dyntype = resource.clone();
+    let queue = futures::stream::select_all([
+        trigger_self(route_events, resource.clone()).boxed(),
+        trigger_with(service_events, move |service: Service| {
+            let namespace = service.namespace().unwrap_or_default();
+            let name = service.name_any();
+            routes_for_services
+                .state()
+                .into_iter()
+                .filter(|route| references_service(route, &namespace, &name))
+                .map(|route| {
+                    ReconcileRequest::from(ObjectRef::from_obj_with(
+                        route.as_ref(),
+                        dyntype.clone(),
+                    ))
+                })
+                .collect::<Vec<_>>()
+        })
+        .boxed(),
+        on_knob_change(knobs.subscribe(), route_reader.clone(), resource.clone()).boxed(),
+    ]);
+    let context = Arc::new(Context {
+        client,
+        knobs,
+        routes: route_reader.clone(),
+        services: service_reader,
+        resource,
+        written: std::sync::Mutex::new(std::collections::HashMap::new()),
+    });
+    applier(
+        |route, ctx| Box::pin(reconcile(route, ctx)),
+        |_, error: &Error, _| {
+            debug!(category = error.category(), %error, "route reconcile failed");
+            Action::requeue(Duration::from_millis(500))
+        },
+        context,
+        route_reader,
+        queue,
+        Config::default(),
+    )
+    .take_until(shutdown.cancelled_owned())
+    .for_each(|result| async move {
+        if let Err(error) = result {
+            debug!(%error, "gateway controller event");
+        }
+    })
+    .await;
+}
+
+/// The backend Services (namespace, name) a route's rules point at.
+fn backend_services(route: &DynamicObject) -> Vec<(String, String)> {
+    let route_namespace = route.namespace().unwrap_or_default();
+    let rules = route
+        .data
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    rules
+        .iter()
+        .filter_map(|rule| rule.get("backendRefs").and_then(Value::as_array))
+        .flatten()
+        .filter(|backend| {
+            let group = backend.get("group").and_then(Value::as_str).unwrap_or("");
+            let kind = backend
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("Service");
+            group.is_empty() && kind == "Service"
+        })
+        .filter_map(|backend| {
+            let name = backend.get("name").and_then(Value::as_str)?;
+            let namespace = backend
+                .get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(&route_namespace);
+            Some((namespace.to_string(), name.to_string()))
+        })
+        .collect()
+}
+
+fn references_service(route: &DynamicObject, namespace: &str, name: &str) -> bool {
+    backend_services(route)
+        .iter()
+        .any(|(ns, service)| ns == namespace && service == name)
+}
+
+/// One condition, keeping `lastTransitionTime` from `previous` when the status is unchanged.
+fn condition(
+    kind: &str,
+    accepted: bool,
+    reason: &str,
+    message: &str,
+    generation: i64,
+    previous: Option<&Value>,
+) -> Value {
+    let status = if accepted { "True" } else { "False" };
+    let previous = previous
+        .and_then(|entry| entry.get("conditions"))
+        .and_then(Value::as_array)
+        .and_then(|conditions| {
+            conditions
+                .iter()
+                .find(|condition| condition.get("type").and_then(Value::as_str) == Some(kind))
+        });
+    let transition = previous
+        .filter(|condition| condition.get("status").and_then(Value::as_str) == Some(status))
+        .and_then(|condition| condition.get("lastTransitionTime").cloned())
+        .unwrap_or_else(|| json!(now_time()));
+    json!({
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+        "lastTransitionTime": transition,
+    })
+}
+
+/// The desired `status.parents` of a route (pure: no client).
+fn desired_parents(
+    route: &DynamicObject,
+    rejected: bool,
+    missing: &[(String, String)],
+) -> Vec<Value> {
+    let generation = route.metadata.generation.unwrap_or(0);
+    let existing = route
+        .data
+        .pointer("/status/parents")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let is_ours = |entry: &Value| {
+        entry.get("controllerName").and_then(Value::as_str) == Some(CONTROLLER_NAME)
+    };
+    let mut parents: Vec<Value> = existing
+        .iter()
+        .filter(|entry| !is_ours(entry))
+        .cloned()
+        .collect();
+    let parent_refs = route
+        .data
+        .pointer("/spec/parentRefs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for parent_ref in parent_refs {
+        let previous = existing
+            .iter()
+            .find(|entry| is_ours(entry) && entry.get("parentRef") == Some(&parent_ref));
+        let accepted = if rejected {
+            condition(
+                "Accepted",
+                false,
+                "NotAllowedByListeners",
+                "route rejected by the simulated gateway",
+                generation,
+                previous,
+            )
+        } else {
+            condition(
+                "Accepted", true, "Accepted", "accepted", generation, previous,
+            )
+        };
+        let resolved = match missing.first() {
+            None => condition(
+                "ResolvedRefs",
+                true,
+                "ResolvedRefs",
+                "all references resolved",
+                generation,
+                previous,
+            ),
+            Some((namespace, name)) => condition(
+                "ResolvedRefs",
+                false,
+                "BackendNotFound",
+                &format!("service {namespace}/{name} not found"),
+                generation,
+                previous,
+            ),
+        };
+        parents.push(json!({
+            "parentRef": parent_ref,
+            "controllerName": CONTROLLER_NAME,
+            "conditions": [accepted, resolved],
+        }));
+    }
+    parents
+}
+
+async fn reconcile(route: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if !ctx.knobs.gateway_enabled() || ctx.knobs.gateway_frozen() {
+        return Ok(Action::await_change());
+    }
+    let delay = ctx.knobs.route_status_delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    // Act on the latest copy: the route may have changed during the delay.
+    let key = ObjectRef::from_obj_with(route.as_ref(), ctx.resource.clone());
+    let Some(route) = ctx.routes.get(&key) else {
+        return Ok(Action::await_change());
+    };
+    if ctx.knobs.gateway_frozen() || route.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let namespace = route.namespace().unwrap_or_default();
+    let name = route.name_any();
+    let missing: Vec<(String, String)> = backend_services(&route)
+        .into_iter()
+        .filter(|(ns, service)| {
+            ctx.services
+                .get(&ObjectRef::<Service>::new(service).within(ns))
+                .is_none()
+        })
+        .collect();
+    let rejected = ctx.knobs.is_route_rejected(&namespace, &name);
+    let parents = desired_parents(&route, rejected, &missing);
+    let current = route
+        .data
+        .pointer("/status/parents")
+        .cloned()
+        .unwrap_or(json!([]));
+    let key = format!("{namespace}/{name}");
+    let cached_version = route
+        .resource_version()
+        .and_then(|version| version.parse::<u64>().ok())
+        .unwrap_or(0);
+    {
+        let mut written = ctx
+            .written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match written.get(&key) {
+            Some((version, _)) if cached_version >= *version => {
+                written.remove(&key);
+            }
+            Some((_, last)) if *last == parents => return Ok(Action::await_change()),
+            _ => {}
+        }
+    }
+    if current == Value::Array(parents.clone()) {
+        return Ok(Action::await_change());
+    }
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &namespace, &ctx.resource);
+    match api
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"parents": parents}})),
+        )
+        .await
+    {
+        Ok(patched) => {
+            if let Some(version) = patched
+                .resource_version()
+                .and_then(|version| version.parse::<u64>().ok())
+            {
+                ctx.written
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(key, (version, parents));
+            }
+            Ok(Action::await_change())
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Action::await_change()),
+        Err(source) => Err(Error::Request {
+            action: "patch status of",
+            kind: "route",
+            namespace,
+            name,
+            source: Box::new(source),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(spec: Value, status: Value) -> DynamicObject {
+        let mut object = DynamicObject::new("web", &route_resource("HTTPRoute", "httproutes"))
+            .within("default")
+            .data(json!({"spec": spec, "status": status}));
+        object.metadata.generation = Some(3);
+        object
+    }
+
+    #[test]
+    fn backends_default_to_services_in_the_route_namespace() {
+        let route = route(
+            json!({"rules": [{"backendRefs": [
+                {"name": "stable", "port": 80},
+                {"name": "canary", "namespace": "other", "port": 80},
+                {"name": "bucket", "group": "storage.example", "kind": "Bucket"},
+            ]}]}),
+            json!({}),
+        );
+        assert_eq!(
+            backend_services(&route),
+            vec![
+                ("default".to_string(), "stable".to_string()),
+                ("other".to_string(), "canary".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn one_parent_entry_per_parent_ref_keeping_foreign_entries() {
+        let foreign = json!({"parentRef": {"name": "gw"}, "controllerName": "example.com/other", "conditions": []});
+        let route = route(
+            json!({"parentRefs": [{"name": "gw"}, {"name": "gw2", "sectionName": "http"}]}),
+            json!({"parents": [foreign.clone()]}),
+        );
+        let parents = desired_parents(&route, false, &[]);
+        assert_eq!(parents.len(), 3);
+        assert_eq!(parents.first(), Some(&foreign));
+        let ours = parents.get(2).cloned().unwrap_or_default();
+        assert_eq!(
+            ours["parentRef"],
+            json!({"name": "gw2", "sectionName": "http"})
+        );
+        assert_eq!(ours["conditions"][0]["type"], "Accepted");
+        assert_eq!(ours["conditions"][0]["status"], "True");
+        assert_eq!(ours["conditions"][0]["observedGeneration"], 3);
+        assert_eq!(ours["conditions"][1]["reason"], "ResolvedRefs");
+    }
+
+    #[test]
+    fn rejection_and_missing_backends_set_false_conditions() {
+        let route = route(json!({"parentRefs": [{"name": "gw"}]}), json!({}));
+        let missing = vec![("default".to_string(), "stable".to_string())];
+        let parents = desired_parents(&route, true, &missing);
+        let entry = parents.first().cloned().unwrap_or_default();
+        assert_eq!(entry["conditions"][0]["status"], "False");
+        assert_eq!(entry["conditions"][0]["reason"], "NotAllowedByListeners");
+        assert_eq!(entry["conditions"][1]["status"], "False");
+        assert_eq!(entry["conditions"][1]["reason"], "BackendNotFound");
+    }
+
+    #[test]
+    fn recomputing_an_accepted_route_changes_nothing() {
+        let first = route(json!({"parentRefs": [{"name": "gw"}]}), json!({}));
+        let parents = desired_parents(&first, false, &[]);
+        let second = route(
+            json!({"parentRefs": [{"name": "gw"}]}),
+            json!({"parents": parents.clone()}),
+        );
+        assert_eq!(desired_parents(&second, false, &[]), parents);
+    }
+}

@@ -1,0 +1,511 @@
+//! Table tests of defaulting, pruning and validation, including CEL through a kube-derive CRD
+//! and the real Gateway API HTTPRoute CRD when `/work/shared/data` is present.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+fn rollout_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": {
+                "type": "object",
+                "required": ["replicas"],
+                "properties": {
+                    "replicas": {"type": "integer", "format": "int32", "minimum": 0},
+                    "paused": {"type": "boolean", "default": false},
+                    "mode": {"type": "string", "enum": ["a", "b"]},
+                    "name": {"type": "string", "minLength": 2, "maxLength": 5, "pattern": "^[a-z]+$"},
+                    "ratio": {"type": "number", "exclusiveMaximum": true, "maximum": 1},
+                    "port": {"x-kubernetes-int-or-string": true},
+                    "note": {"type": "string", "nullable": true},
+                    "selector": {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 2},
+                    "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                    "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set", "maxItems": 3, "minItems": 1},
+                    "ports": {
+                        "type": "array",
+                        "x-kubernetes-list-type": "map",
+                        "x-kubernetes-list-map-keys": ["name"],
+                        "items": {"type": "object", "properties": {"name": {"type": "string"}, "port": {"type": "integer", "default": 80}}},
+                    },
+                    "strategy": {"type": "object", "properties": {"canary": {"type": "object", "properties": {"steps": {
+                        "type": "array",
+                        "items": {"type": "object", "properties": {"setWeight": {"type": "integer", "minimum": 0, "maximum": 100}}},
+                    }}}}},
+                    "choice": {
+                        "type": "object",
+                        "properties": {"x": {"type": "string"}, "y": {"type": "string"}},
+                        "oneOf": [{"required": ["x"]}, {"required": ["y"]}],
+                    },
+                    "embedded": {"type": "object", "x-kubernetes-embedded-resource": true, "properties": {"spec": {"type": "object"}}},
+                },
+            },
+        },
+    })
+}
+
+fn object(spec: Value) -> Value {
+    json!({"apiVersion": "kulta.io/v1", "kind": "Rollout", "metadata": {"name": "app"}, "spec": spec})
+}
+
+fn violations(spec: Value) -> Vec<(String, &'static str, String)> {
+    validate(&rollout_schema(), &object(spec), None)
+        .into_iter()
+        .map(|v| (v.field, v.reason.as_str(), v.message))
+        .collect()
+}
+
+#[test]
+fn value_checks_word_their_errors_like_the_api_server() {
+    let cases: Vec<(Value, &str, &str, &str)> = vec![
+        (
+            json!({}),
+            "spec.replicas",
+            "FieldValueRequired",
+            "Required value",
+        ),
+        (
+            json!({"replicas": "3"}),
+            "spec.replicas",
+            "FieldValueTypeInvalid",
+            "Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\"",
+        ),
+        (
+            json!({"replicas": -1}),
+            "spec.replicas",
+            "FieldValueInvalid",
+            "Invalid value: -1: spec.replicas in body should be greater than or equal to 0",
+        ),
+        (
+            json!({"replicas": 4294967296u64}),
+            "spec.replicas",
+            "FieldValueInvalid",
+            "Invalid value: 4294967296: spec.replicas in body must be of type int32: 4294967296",
+        ),
+        (
+            json!({"replicas": 1, "mode": "x"}),
+            "spec.mode",
+            "FieldValueNotSupported",
+            "Unsupported value: \"x\": supported values: \"a\", \"b\"",
+        ),
+        (
+            json!({"replicas": 1, "name": "a"}),
+            "spec.name",
+            "FieldValueInvalid",
+            "Invalid value: \"a\": spec.name in body should be at least 2 chars long",
+        ),
+        (
+            json!({"replicas": 1, "name": "abcdef"}),
+            "spec.name",
+            "FieldValueTooLong",
+            "Too long: may not be more than 5 bytes",
+        ),
+        (
+            json!({"replicas": 1, "name": "ab1"}),
+            "spec.name",
+            "FieldValueInvalid",
+            "Invalid value: \"ab1\": spec.name in body should match '^[a-z]+$'",
+        ),
+        (
+            json!({"replicas": 1, "ratio": 1}),
+            "spec.ratio",
+            "FieldValueInvalid",
+            "Invalid value: 1: spec.ratio in body should be less than 1",
+        ),
+        (
+            json!({"replicas": 1, "port": true}),
+            "spec.port",
+            "FieldValueTypeInvalid",
+            "Invalid value: \"boolean\": spec.port in body must be of type integer,string: \"boolean\"",
+        ),
+        (
+            json!({"replicas": 1, "selector": {"a": "1", "b": "2", "c": "3"}}),
+            "spec.selector",
+            "FieldValueTooLong",
+            "Too many: 3: must have at most 2 items",
+        ),
+        (
+            json!({"replicas": 1, "selector": {"a": 1}}),
+            "spec.selector[a]",
+            "FieldValueTypeInvalid",
+            "Invalid value: \"integer\": spec.selector[a] in body must be of type string: \"integer\"",
+        ),
+        (
+            json!({"replicas": 1, "tags": ["x", "x"]}),
+            "spec.tags[1]",
+            "FieldValueDuplicate",
+            "Duplicate value: \"x\"",
+        ),
+        (
+            json!({"replicas": 1, "tags": []}),
+            "spec.tags",
+            "FieldValueInvalid",
+            "Invalid value: []: spec.tags in body should have at least 1 items",
+        ),
+        (
+            json!({"replicas": 1, "tags": ["a", "b", "c", "d"]}),
+            "spec.tags",
+            "FieldValueTooLong",
+            "Too many: 4: must have at most 3 items",
+        ),
+        (
+            json!({"replicas": 1, "ports": [{"name": "http"}, {"name": "http", "port": 81}]}),
+            "spec.ports[1]",
+            "FieldValueDuplicate",
+            "Duplicate value: {\"name\":\"http\"}",
+        ),
+        (
+            json!({"replicas": 1, "strategy": {"canary": {"steps": [{"setWeight": 10}, {"setWeight": 20}, {"setWeight": 150}]}}}),
+            "spec.strategy.canary.steps[2].setWeight",
+            "FieldValueInvalid",
+            "Invalid value: 150: spec.strategy.canary.steps[2].setWeight in body should be less than or equal to 100",
+        ),
+        (
+            json!({"replicas": 1, "choice": {"x": "1", "y": "2"}}),
+            "spec.choice",
+            "FieldValueInvalid",
+            "Invalid value: {\"x\":\"1\",\"y\":\"2\"}: spec.choice in body must validate one and only one schema (oneOf)",
+        ),
+        (
+            json!({"replicas": 1, "note": 5}),
+            "spec.note",
+            "FieldValueTypeInvalid",
+            "Invalid value: \"integer\": spec.note in body must be of type string: \"integer\"",
+        ),
+    ];
+    for (spec, field, reason, message) in cases {
+        let found = violations(spec.clone());
+        assert_eq!(
+            found,
+            vec![(field.to_string(), reason, message.to_string())],
+            "spec {spec}"
+        );
+    }
+}
+
+#[test]
+fn valid_objects_pass_including_nullable_int_or_string_and_one_of() {
+    let spec = json!({
+        "replicas": 3, "mode": "a", "name": "abc", "ratio": 0.5, "port": "http", "note": null,
+        "selector": {"app": "web"}, "tags": ["a", "b"], "ports": [{"name": "a"}, {"name": "b"}],
+        "choice": {"x": "1"}, "free": {"anything": [1, {"deep": true}]},
+    });
+    assert_eq!(violations(spec), vec![]);
+    assert_eq!(violations(json!({"replicas": 1, "port": 8080})), vec![]);
+}
+
+#[test]
+fn hostile_schemas_and_objects_never_panic() {
+    let schemas = [
+        json!(null),
+        json!([1, 2]),
+        json!({"type": 5, "properties": [], "required": "x", "items": "y", "enum": {}}),
+        json!({"type": "string", "pattern": "(unclosed"}),
+        json!({"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [1]}),
+        json!({"x-kubernetes-validations": [{"rule": "self.>"}, {"nope": 1}]}),
+    ];
+    let objects = [
+        json!(null),
+        json!("s"),
+        json!([null, {}]),
+        json!({"a": {"b": []}}),
+    ];
+    for schema in &schemas {
+        for object in &objects {
+            let _ = validate(schema, object, Some(object));
+            let mut copy = object.clone();
+            apply_defaults(schema, &mut copy);
+            prune(schema, &mut copy);
+            let _ = unknown_fields(schema, object);
+        }
+    }
+    // Deep nesting is bounded.
+    let mut deep_schema = json!({"type": "object"});
+    let mut deep_object = json!({});
+    for _ in 0..500 {
+        deep_schema = json!({"type": "object", "properties": {"a": deep_schema}, "x-kubernetes-validations": [{"rule": "true"}]});
+        deep_object = json!({"a": deep_object});
+    }
+    let _ = validate(&deep_schema, &deep_object, None);
+}
+
+#[test]
+fn defaults_fill_absent_fields_recursively_and_replace_nulls() {
+    let mut object =
+        object(json!({"replicas": 1, "paused": null, "ports": [{"name": "http"}], "note": null}));
+    apply_defaults(&rollout_schema(), &mut object);
+    assert_eq!(object["spec"]["paused"], json!(false));
+    assert_eq!(object["spec"]["ports"][0]["port"], json!(80));
+    // nullable keeps the null.
+    assert_eq!(object["spec"]["note"], Value::Null);
+
+    let schema = json!({"type": "object", "properties": {
+        "outer": {"type": "object", "default": {}, "properties": {"inner": {"type": "integer", "default": 7}}},
+        "gone": {"type": "string"},
+        "map": {"type": "object", "additionalProperties": {"type": "object", "properties": {"w": {"type": "integer", "default": 1}}}},
+    }});
+    let mut object = json!({"gone": null, "map": {"x": {}, "y": {"w": 2}}});
+    apply_defaults(&schema, &mut object);
+    assert_eq!(
+        object,
+        json!({"outer": {"inner": 7}, "map": {"x": {"w": 1}, "y": {"w": 2}}})
+    );
+}
+
+#[test]
+fn pruning_drops_unknown_fields_but_keeps_preserved_and_root_fields() {
+    let mut object = object(json!({
+        "replicas": 1,
+        "bogus": 1,
+        "free": {"anything": {"x": 1}},
+        "selector": {"any-key": "v"},
+        "ports": [{"name": "a", "extra": true}],
+        "embedded": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "junk": 1}, "spec": {}, "other": 1},
+    }));
+    object["metadata"]["weird"] = json!(1);
+    object["status"] = json!({"x": 1});
+    let unknown = unknown_fields(&rollout_schema(), &object);
+    assert_eq!(
+        unknown,
+        vec![
+            "metadata.weird",
+            "spec.bogus",
+            "spec.embedded.metadata.junk",
+            "spec.embedded.other",
+            "spec.ports[0].extra",
+            "status",
+        ]
+    );
+    prune(&rollout_schema(), &mut object);
+    assert_eq!(object["apiVersion"], "kulta.io/v1");
+    assert_eq!(object["metadata"], json!({"name": "app"}));
+    assert_eq!(object["spec"]["free"], json!({"anything": {"x": 1}}));
+    assert_eq!(object["spec"]["selector"], json!({"any-key": "v"}));
+    assert_eq!(object["spec"]["ports"], json!([{"name": "a"}]));
+    assert_eq!(
+        object["spec"]["embedded"],
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}})
+    );
+    assert!(object.get("status").is_none());
+    assert!(unknown_fields(&rollout_schema(), &object).is_empty());
+}
+
+mod derived {
+    use kube::CustomResource;
+    use kube::CustomResourceExt;
+    use kube::KubeSchema;
+    use serde::{Deserialize, Serialize};
+
+    /// A small CRD carrying CEL rules at several levels, as kube-derive writes them.
+    #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug)]
+    #[kube(
+        group = "sim.kulta.io",
+        version = "v1",
+        kind = "Canary",
+        namespaced,
+        validation = "self.metadata.name != 'forbidden'"
+    )]
+    #[x_kube(validation = Rule::new("self.maxWeight >= self.weight").message("weight must not exceed maxWeight"))]
+    #[serde(rename_all = "camelCase")]
+    pub struct CanarySpec {
+        pub weight: i32,
+        pub max_weight: i32,
+        #[x_kube(validation = Rule::new("self == oldSelf").message("service is immutable"))]
+        pub service: String,
+        #[x_kube(validation = Rule::new("self.all(s, s.size() > 0)").message(kube::core::Message::Expression("'steps must be non-empty, got ' + string(self.size())".into())))]
+        pub steps: Vec<String>,
+    }
+
+    pub fn schema() -> serde_json::Value {
+        let crd = serde_json::to_value(Canary::crd()).unwrap_or_default();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+    }
+}
+
+fn canary(weight: i64, max: i64, service: &str, steps: Value, name: &str) -> Value {
+    json!({
+        "apiVersion": "sim.kulta.io/v1", "kind": "Canary", "metadata": {"name": name},
+        "spec": {"weight": weight, "maxWeight": max, "service": service, "steps": steps},
+    })
+}
+
+#[test]
+fn cel_rules_from_a_kube_derive_crd() {
+    let schema = derived::schema();
+    assert!(schema.to_string().contains("x-kubernetes-validations"));
+    let ok = canary(10, 50, "web", json!(["a"]), "app");
+    assert_eq!(validate(&schema, &ok, None), vec![]);
+
+    let too_heavy = canary(60, 50, "web", json!(["a"]), "app");
+    assert_eq!(
+        validate(&schema, &too_heavy, None),
+        vec![FieldViolation {
+            field: "spec".into(),
+            reason: ViolationReason::Invalid,
+            message: "Invalid value: \"object\": weight must not exceed maxWeight".into(),
+        }]
+    );
+
+    let empty_step = canary(1, 2, "web", json!(["a", ""]), "app");
+    let found = validate(&schema, &empty_step, None);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].field, "spec.steps");
+    assert_eq!(
+        found[0].message,
+        "Invalid value: \"array\": steps must be non-empty, got 2"
+    );
+
+    let root = validate(&schema, &canary(1, 2, "web", json!([]), "forbidden"), None);
+    assert_eq!(root.len(), 1, "{root:?}");
+    assert_eq!(
+        root[0].message,
+        "Invalid value: \"object\": failed rule: self.metadata.name != 'forbidden'"
+    );
+}
+
+#[test]
+fn transition_rules_need_an_old_object() {
+    let schema = derived::schema();
+    let old = canary(1, 2, "web", json!([]), "app");
+    let renamed = canary(1, 2, "api", json!([]), "app");
+    assert_eq!(
+        validate(&schema, &renamed, None),
+        vec![],
+        "create skips oldSelf rules"
+    );
+    let found = validate(&schema, &renamed, Some(&old));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].field, "spec.service");
+    assert_eq!(
+        found[0].message,
+        "Invalid value: \"string\": service is immutable"
+    );
+    assert_eq!(validate(&schema, &old, Some(&old)), vec![]);
+}
+
+#[test]
+fn cel_reasons_field_paths_and_compile_failures() {
+    let schema = json!({"type": "object", "properties": {"spec": {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+        "x-kubernetes-validations": [
+            {"rule": "self.a < 10", "message": "a too big", "reason": "FieldValueForbidden", "fieldPath": ".a"},
+            {"rule": "self.b <", "message": "never"},
+        ],
+    }}});
+    let found = validate(&schema, &json!({"spec": {"a": 11, "b": 1}}), None);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].field, "spec.a");
+    assert_eq!(found[0].reason, ViolationReason::Forbidden);
+    assert_eq!(found[0].message, "Forbidden: a too big");
+    assert_eq!(found[1].field, "spec");
+    assert!(
+        found[1].message.contains("compilation failed"),
+        "{}",
+        found[1].message
+    );
+}
+
+#[test]
+fn compiled_rules_are_cached_so_many_writes_stay_cheap() {
+    let schema = derived::schema();
+    let started = std::time::Instant::now();
+    for weight in 0..1000 {
+        let object = canary(weight % 50, 50, "web", json!(["a"]), "app");
+        assert!(validate(&schema, &object, Some(&object)).is_empty());
+    }
+    // Recompiling every time costs far more; this is a generous bound for a debug build.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+const GATEWAY_DATA: &str = "/work/shared/data/gateway-api-v1.5.1";
+
+fn load_yaml(path: &str) -> Option<Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_saphyr::from_str::<Value>(&text).ok()
+}
+
+fn httproute_schema() -> Option<Value> {
+    let Some(crd) = load_yaml(&format!("{GATEWAY_DATA}/httproutes.yaml")) else {
+        eprintln!("skipping: {GATEWAY_DATA}/httproutes.yaml not present");
+        return None;
+    };
+    let versions = crd["spec"]["versions"].as_array()?;
+    let v1 = versions.iter().find(|version| version["name"] == "v1")?;
+    Some(v1["schema"]["openAPIV3Schema"].clone())
+}
+
+#[test]
+fn real_httproute_crd_accepts_the_examples_and_enforces_its_cel_rules() {
+    let Some(schema) = httproute_schema() else {
+        return;
+    };
+    for example in [
+        "http-filter.yaml",
+        "simple-gateway--httproute.yaml",
+        "traffic-splitting--simple-split.yaml",
+    ] {
+        let Some(mut route) = load_yaml(&format!("{GATEWAY_DATA}/examples/{example}")) else {
+            eprintln!("skipping example {example}: not readable as one YAML document");
+            continue;
+        };
+        route["metadata"]["namespace"] = json!("default");
+        apply_defaults(&schema, &mut route);
+        assert_eq!(
+            unknown_fields(&schema, &route),
+            Vec::<String>::new(),
+            "{example}"
+        );
+        assert_eq!(validate(&schema, &route, None), vec![], "{example}");
+    }
+
+    let Some(sample) = load_yaml(&format!("{GATEWAY_DATA}/examples/http-filter.yaml")) else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        let mut route = sample.clone();
+        apply_defaults(&schema, &mut route);
+        prune(&schema, &mut route);
+        assert!(validate(&schema, &route, Some(&route)).is_empty());
+    }
+    eprintln!("200 HTTPRoute writes checked in {:?}", started.elapsed());
+
+    let mut broken = json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "bad", "namespace": "default"},
+        "spec": {"rules": [{"filters": [{"type": "RequestHeaderModifier"}], "backendRefs": [{"name": "svc", "port": 80}]}]},
+    });
+    apply_defaults(&schema, &mut broken);
+    let found = validate(&schema, &broken, None);
+    assert!(
+        found.iter().any(|violation| violation.field == "spec.rules[0].filters[0]"
+            && violation.message.contains("filter.requestHeaderModifier must be specified for RequestHeaderModifier filter.type")),
+        "{found:#?}"
+    );
+
+    let mut heavy = json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "heavy", "namespace": "default"},
+        "spec": {"rules": [{"backendRefs": [{"name": "svc", "port": 80, "weight": 2000000}]}]},
+    });
+    apply_defaults(&schema, &mut heavy);
+    let found = validate(&schema, &heavy, None);
+    assert!(
+        found.iter().any(
+            |violation| violation.field == "spec.rules[0].backendRefs[0].weight"
+                && violation
+                    .message
+                    .contains("should be less than or equal to 1000000")
+        ),
+        "{found:#?}"
+    );
+}

@@ -1,0 +1,342 @@
+//! The HTTP front: one axum fallback handler that parses the path into a [`Route`], records the
+//! request's identity and verb, applies injected faults, dispatches, and logs the outcome.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::to_bytes;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method, StatusCode, header};
+use serde_json::json;
+
+use crate::discovery;
+use crate::faults::{FaultCommand, Faults};
+use crate::handlers::{self, ResourceRequest, json_response};
+use crate::openapi;
+use crate::query::{Query, ResourcePath, Route, route};
+use crate::requestlog::{RequestFilter, RequestLog, RequestRecord};
+use crate::status::{ApiError, ApiResult};
+use crate::store::Store;
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Server settings fixed at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Interval of watch bookmarks.
+    pub bookmark_interval: Duration,
+    /// `host:port` the server listens on.
+    pub address: String,
+}
+
+/// Shared state of the server.
+#[derive(Debug)]
+pub struct App {
+    /// Objects, registry, history.
+    pub store: Arc<Store>,
+    /// Fault injector.
+    pub faults: Arc<Faults>,
+    /// Request log.
+    pub log: Arc<RequestLog>,
+    /// Settings.
+    pub settings: Settings,
+}
+
+/// The axum router of the sim.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new().fallback(dispatch).with_state(app)
+}
+
+fn identity(headers: &HeaderMap) -> Arc<str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|token| Arc::from(token.trim()))
+        .unwrap_or_else(|| Arc::from("anonymous"))
+}
+
+struct Described {
+    verb: &'static str,
+    path: Option<ResourcePath>,
+}
+
+fn describe(method: &Method, route: &Route, query: &Query) -> Described {
+    match route {
+        Route::Resource(path) => Described {
+            verb: handlers::verb_of(method, path, query),
+            path: Some(path.clone()),
+        },
+        Route::OpenApiIndex | Route::OpenApiDocument(..) => Described {
+            verb: "openapi",
+            path: None,
+        },
+        Route::SimFaults | Route::SimRequests => Described {
+            verb: "admin",
+            path: None,
+        },
+        Route::Unknown | Route::Health => Described {
+            verb: "other",
+            path: None,
+        },
+        _ => Described {
+            verb: "discovery",
+            path: None,
+        },
+    }
+}
+
+async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
+    let started = Instant::now();
+    let wall_time = SystemTime::now();
+    let (parts, body) = request.into_parts();
+    let identity = identity(&parts.headers);
+    let route = route(parts.uri.path());
+    let query = Query::parse(parts.uri.query());
+    let described = describe(&parts.method, &route, &query);
+    let (group, resource, subresource, namespace, name) = match &described.path {
+        Some(p) => (
+            p.group.clone(),
+            p.plural.clone(),
+            p.subresource.clone().unwrap_or_default(),
+            p.namespace.clone().unwrap_or_default(),
+            p.name.clone().unwrap_or_default(),
+        ),
+        None => Default::default(),
+    };
+
+    let admin = matches!(route, Route::SimFaults | Route::SimRequests);
+    let response = 'answer: {
+        if !admin {
+            let decision = app.faults.decide(
+                described.verb,
+                &resource,
+                &subresource,
+                &namespace,
+                &name,
+                &identity,
+            );
+            if !decision.delay.is_zero() {
+                tokio::time::sleep(decision.delay).await;
+            }
+            if let Some((code, retry_after)) = decision.fail {
+                break 'answer ApiError::injected(code, retry_after).into_response();
+            }
+        }
+        if matches!(route, Route::Resource(_))
+            && let Some(error) = unsupported_body_type(&parts.method, &parts.headers)
+        {
+            break 'answer error.into_response();
+        }
+        let body = match to_bytes(body, MAX_BODY).await {
+            Ok(body) => body,
+            Err(error) => {
+                break 'answer ApiError::bad_request(format!(
+                    "unable to read the request body: {error}"
+                ))
+                .into_response();
+            }
+        };
+        match answer(&app, &parts.method, &parts.headers, route, &query, &body) {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        }
+    };
+    app.log.record(RequestRecord {
+        at: started,
+        wall_time,
+        identity,
+        verb: described.verb,
+        group,
+        resource,
+        subresource,
+        namespace,
+        name,
+        code: response.status().as_u16(),
+        path: parts.uri.path().to_string(),
+    });
+    response
+}
+
+/// Bodies must be JSON (or a patch or apply media type); protobuf and CBOR get 415 so clients
+/// fall back to JSON.
+fn unsupported_body_type(method: &Method, headers: &HeaderMap) -> Option<ApiError> {
+    if !matches!(*method, Method::POST | Method::PUT) {
+        return None;
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    if media.is_empty()
+        || media == "application/json"
+        || media.ends_with("+json")
+        || media == "application/yaml"
+    {
+        return None;
+    }
+    Some(ApiError::unsupported_media_type(
+        "application/json, application/yaml",
+    ))
+}
+
+fn accept(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+fn discovery_response(
+    headers: &HeaderMap,
+    aggregated: impl FnOnce() -> serde_json::Value,
+    legacy: serde_json::Value,
+) -> Response {
+    if discovery::wants_aggregated(accept(headers)) {
+        let mut response = json_response(StatusCode::OK, &aggregated());
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static(discovery::AGGREGATED_CONTENT_TYPE),
+        );
+        return response;
+    }
+    json_response(StatusCode::OK, &legacy)
+}
+
+fn answer(
+    app: &App,
+    method: &Method,
+    headers: &HeaderMap,
+    route: Route,
+    query: &Query,
+    body: &[u8],
+) -> ApiResult<Response> {
+    let read_only = |what: &str| {
+        if method == Method::GET {
+            Ok(())
+        } else {
+            Err(ApiError::method_not_allowed(method.as_str(), what))
+        }
+    };
+    match route {
+        Route::Version => {
+            read_only("version")?;
+            Ok(json_response(StatusCode::OK, &discovery::version()))
+        }
+        Route::Health => Ok((StatusCode::OK, "ok").into_response()),
+        Route::CoreVersions => {
+            read_only("api")?;
+            let registry = app.store.lock().registry.clone();
+            Ok(discovery_response(
+                headers,
+                || discovery::aggregated(&registry, true),
+                discovery::core_versions(&app.settings.address),
+            ))
+        }
+        Route::Groups => {
+            read_only("apis")?;
+            let registry = app.store.lock().registry.clone();
+            let legacy = discovery::groups(&registry);
+            Ok(discovery_response(
+                headers,
+                || discovery::aggregated(&registry, false),
+                legacy,
+            ))
+        }
+        Route::Group(group) => {
+            read_only("group")?;
+            let registry = app.store.lock().registry.clone();
+            discovery::group(&registry, &group)
+                .map(|doc| json_response(StatusCode::OK, &doc))
+                .ok_or_else(ApiError::no_route)
+        }
+        Route::GroupVersion(group, version) => {
+            read_only("group version")?;
+            let registry = app.store.lock().registry.clone();
+            discovery::resource_list(&registry, &group, &version)
+                .map(|doc| json_response(StatusCode::OK, &doc))
+                .ok_or_else(ApiError::no_route)
+        }
+        Route::OpenApiIndex => {
+            read_only("openapi")?;
+            let registry = app.store.lock().registry.clone();
+            Ok(json_response(StatusCode::OK, &openapi::index(&registry)))
+        }
+        Route::OpenApiDocument(group, version) => {
+            read_only("openapi")?;
+            let registry = app.store.lock().registry.clone();
+            openapi::document(&registry, &group, &version)
+                .map(|doc| json_response(StatusCode::OK, &doc))
+                .ok_or_else(ApiError::no_route)
+        }
+        Route::SimFaults => sim_faults(app, method, body),
+        Route::SimRequests => {
+            read_only("requests")?;
+            let filter = RequestFilter {
+                verb: query.non_empty("verb").map(str::to_string),
+                resource: query.non_empty("resource").map(str::to_string),
+                subresource: query.get("subresource").map(str::to_string),
+                namespace: query.non_empty("namespace").map(str::to_string),
+                name: query.non_empty("name").map(str::to_string),
+                identity: query.non_empty("identity").map(str::to_string),
+            };
+            let records = app.log.matching(&filter);
+            let writes = app.log.writes_by_identity();
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({
+                    "count": records.len(),
+                    "writesByIdentity": writes,
+                }),
+            ))
+        }
+        Route::Resource(path) => {
+            let resource = app
+                .store
+                .lock()
+                .registry
+                .get(&path.group, &path.version, &path.plural)
+                .ok_or_else(ApiError::no_route)?;
+            handlers::serve(
+                app,
+                ResourceRequest {
+                    path: &path,
+                    resource,
+                    method,
+                    query,
+                    headers,
+                    body,
+                },
+            )
+        }
+        Route::Unknown => Err(ApiError::no_route()),
+    }
+}
+
+fn sim_faults(app: &App, method: &Method, body: &[u8]) -> ApiResult<Response> {
+    match *method {
+        Method::GET => Ok(json_response(
+            StatusCode::OK,
+            &json!({
+                "failures": app.faults.failure_rules(),
+                "latencies": app.faults.latency_rules(),
+                "injected": app.faults.injected_count(),
+            }),
+        )),
+        Method::POST => {
+            let command: FaultCommand = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("invalid fault command: {e}")))?;
+            app.faults.execute(command);
+            Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
+        }
+        Method::DELETE => {
+            app.faults.clear();
+            Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
+        }
+        _ => Err(ApiError::method_not_allowed(method.as_str(), "sim/faults")),
+    }
+}

@@ -1,0 +1,971 @@
+//! Fidelity suite: real kubectl (v1.36) against kulta-sim.
+//!
+//! kubectl is `$KUBECTL` when set, else `$KULTA_TOOLS_DIR/bin/kubectl` or
+//! `<workspace>/.tools/bin/kubectl` (installed by `scripts/kube-tools.sh`). Without it the tests
+//! return at once after one line `kubectl suite NOT RUN: ...` on stderr (uncaptured), unless `KULTA_REQUIRE_KUBECTL=1`, which turns
+//! the absence into a failure (CI sets it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kulta_sim::Sim;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+const GATEWAY_DATA: &str = "/work/shared/data/gateway-api-v1.5.1";
+
+/// `$KUBECTL` when set (an explicit choice: no fallback), else the tools directory.
+fn find_kubectl() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("KUBECTL") {
+        return Some(PathBuf::from(path)).filter(|path| path.is_file());
+    }
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("KULTA_TOOLS_DIR") {
+        candidates.push(PathBuf::from(dir).join("bin/kubectl"));
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/kubectl"));
+    candidates.into_iter().find(|path| path.is_file())
+}
+
+/// One sim and a kubectl pointed at it, with its own discovery cache.
+struct Harness {
+    sim: Sim,
+    kubectl: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// The command's exit status and its output.
+#[derive(Debug)]
+struct Outcome {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Harness {
+    /// Starts a sim, or returns `None` (after saying so) when kubectl is absent.
+    async fn start() -> Option<Harness> {
+        let Some(kubectl) = find_kubectl() else {
+            assert!(
+                std::env::var("KULTA_REQUIRE_KUBECTL").as_deref() != Ok("1"),
+                "kubectl not found and KULTA_REQUIRE_KUBECTL=1 (run scripts/kube-tools.sh)"
+            );
+            // Written to the process's stderr directly (not `eprintln!`, which the test harness
+            // captures), so a plain `cargo test` shows that the suite did not run.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "kubectl suite NOT RUN: kubectl not found (run scripts/kube-tools.sh)"
+                );
+            });
+            return None;
+        };
+        let sim = Sim::start().await.expect("sim starts");
+        let dir = tempfile::tempdir().expect("tempdir");
+        Some(Harness { sim, kubectl, dir })
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.kubectl);
+        command
+            .arg("--kubeconfig")
+            .arg(self.sim.kubeconfig_path())
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .args(args)
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs kubectl to completion.
+    async fn run(&self, args: &[&str]) -> Outcome {
+        self.run_with_input(args, None).await
+    }
+
+    /// Runs kubectl with `input` on stdin (for `-f -`).
+    async fn run_with_input(&self, args: &[&str], input: Option<&str>) -> Outcome {
+        let mut command = self.command(args);
+        if input.is_some() {
+            command.stdin(Stdio::piped());
+        }
+        let mut child = command.spawn().expect("kubectl spawns");
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            stdin.write_all(input.as_bytes()).await.expect("stdin");
+            drop(stdin);
+        }
+        let output = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish in {COMMAND_TIMEOUT:?}"))
+            .expect("kubectl output");
+        Outcome {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Runs kubectl and fails the test unless it succeeds; returns stdout.
+    async fn ok(&self, args: &[&str]) -> String {
+        let outcome = self.run(args).await;
+        assert!(outcome.success, "kubectl {args:?} failed: {outcome:#?}");
+        outcome.stdout
+    }
+
+    /// `kubectl apply -f -` (plus `extra` flags) of `manifest`; fails the test unless it succeeds.
+    async fn apply(&self, manifest: &str, extra: &[&str]) -> String {
+        let mut args = vec!["apply", "-f", "-"];
+        args.extend_from_slice(extra);
+        let outcome = self.run_with_input(&args, Some(manifest)).await;
+        assert!(
+            outcome.success,
+            "kubectl apply failed: {outcome:#?}\n{manifest}"
+        );
+        outcome.stdout
+    }
+
+    async fn shutdown(self) {
+        self.sim.shutdown().await;
+    }
+}
+
+/// A small namespaced CRD with status subresource, defaults, enum, bounds and a CEL rule.
+const WIDGET_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.sim.kulta.io
+spec:
+  group: sim.kulta.io
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    shortNames: [wd]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+      scale:
+        specReplicasPath: .spec.size
+        statusReplicasPath: .status.size
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [size]
+            x-kubernetes-validations:
+            - rule: "self.size <= self.maxSize"
+              message: "size must not exceed maxSize"
+            properties:
+              size:
+                type: integer
+                minimum: 0
+                maximum: 10
+              maxSize:
+                type: integer
+                default: 10
+              color:
+                type: string
+                enum: [red, green, blue]
+          status:
+            type: object
+            properties:
+              size:
+                type: integer
+              conditions:
+                type: array
+                items:
+                  type: object
+                  x-kubernetes-preserve-unknown-fields: true
+"#;
+
+fn widget(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: sim.kulta.io/v1\nkind: Widget\nmetadata:\n  name: {name}\n  labels:\n    tier: web\nspec:\n{spec}\n"
+    )
+}
+
+async fn install_widgets(harness: &Harness) {
+    harness.apply(WIDGET_CRD, &[]).await;
+    harness
+        .ok(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/widgets.sim.kulta.io",
+            "--timeout=20s",
+        ])
+        .await;
+}
+
+fn widget_api(harness: &Harness) -> Api<DynamicObject> {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("sim.kulta.io", "v1", "Widget"),
+        "widgets",
+    );
+    Api::namespaced_with(harness.sim.client(), "default", &resource)
+}
+
+#[tokio::test]
+async fn api_resources_lists_builtins_and_new_crds() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    let before = harness.ok(&["api-resources"]).await;
+    for expected in [
+        "namespaces",
+        "pods",
+        "services",
+        "configmaps",
+        "replicasets",
+        "deployments",
+        "leases",
+        "customresourcedefinitions",
+    ] {
+        assert!(before.contains(expected), "{expected} missing:\n{before}");
+    }
+    install_widgets(&harness).await;
+    let after = harness
+        .ok(&["api-resources", "--api-group=sim.kulta.io"])
+        .await;
+    assert!(
+        after.contains("widgets") && after.contains("Widget"),
+        "{after}"
+    );
+    assert!(after.contains("wd"), "short name missing: {after}");
+    harness.shutdown().await;
+}
+
+#[tokio::test]
+async fn apply_crd_then_objects_with_default_validation_and_get_formats() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    install_widgets(&harness).await;
+    let created = harness
+        .apply(&widget("w1", "  size: 3\n  color: red"), &[])
+        .await;
+    assert!(
+        created.contains("widget.sim.kulta.io/w1 created"),
+        "{created}"
+    );
+    harness.apply(&widget("w2", "  size: 1"), &[]).await;
+    let unchanged = harness
+        .apply(&widget("w1", "  size: 3\n  color: red"), &[])
+        .await;
+    assert!(unchanged.contains("unchanged"), "{unchanged}");
+
+    let yaml = harness.ok(&["get", "widget", "w1", "-o", "yaml"]).await;
+    assert!(
+        yaml.contains("size: 3") && yaml.contains("maxSize: 10"),
+        "defaulted: {yaml}"
+    );
+    let size = harness
+        .ok(&["get", "widget", "w1", "-o", "jsonpath={.spec.size}"])
+        .await;
+    assert_eq!(size, "3");
+    let names = harness
+        .ok(&[
+            "get",
+            "widgets",
+            "-l",
+            "tier=web",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+        .await;
+    assert_eq!(names, "w1 w2");
+    let none = harness
+        .ok(&["get", "wd", "-l", "tier=db", "-o", "name"])
+        .await;
+    assert_eq!(none.trim(), "");
+    let table = harness.ok(&["get", "widgets"]).await;
+    assert!(table.contains("NAME") && table.contains("w1"), "{table}");
+    harness.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_objects_are_refused_with_the_field_path() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    install_widgets(&harness).await;
+    let cases = [
+        (
+            "  size: 11",
+            "spec.size",
+            "should be less than or equal to 10",
+        ),
+        (
+            "  size: 1\n  color: pink",
+            "spec.color",
+            "Unsupported value: \"pink\"",
+        ),
+        ("  color: red", "spec.size", "Required value"),
+        (
+            "  size: 5\n  maxSize: 4",
+            "spec",
+            "size must not exceed maxSize",
+        ),
+    ];
+    for (spec, field, message) in cases {
+        let outcome = harness
+            .run_with_input(&["apply", "-f", "-"], Some(&widget("bad", spec)))
+            .await;
+        assert!(!outcome.success, "accepted an invalid widget: {spec}");
+        assert!(
+            outcome.stderr.contains("is invalid")
+                && outcome.stderr.contains(field)
+                && outcome.stderr.contains(message),
+            "{spec}: {}",
+            outcome.stderr
+        );
+    }
+    // kubectl's default validation is strict: unknown fields are an error from the server.
+    let outcome = harness
+        .run_with_input(
+            &["apply", "-f", "-"],
+            Some(&widget("bad", "  size: 1\n  bogus: 1")),
+        )
+        .await;
+    assert!(!outcome.success, "accepted an unknown field");
+    assert!(
+        outcome.stderr.contains("unknown field") && outcome.stderr.contains("spec.bogus"),
+        "{}",
+        outcome.stderr
+    );
+    harness.shutdown().await;
+}
+
+#[tokio::test]
+async fn patch_merge_json_and_status_then_wait_for_a_condition() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    install_widgets(&harness).await;
+    harness.apply(&widget("w1", "  size: 1"), &[]).await;
+    let merged = harness
+        .ok(&[
+            "patch",
+            "widget",
+            "w1",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"size":2}}"#,
+        ])
+        .await;
+    assert!(merged.contains("patched"), "{merged}");
+    harness
+        .ok(&[
+            "patch",
+            "widget",
+            "w1",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/size","value":4}]"#,
+        ])
+        .await;
+    assert_eq!(
+        harness
+            .ok(&["get", "widget", "w1", "-o", "jsonpath={.spec.size}"])
+            .await,
+        "4"
+    );
+    // Strategic merge is refused for custom resources.
+    let strategic = harness
+        .run(&[
+            "patch",
+            "widget",
+            "w1",
+            "--type=strategic",
+            "-p",
+            r#"{"spec":{"size":5}}"#,
+        ])
+        .await;
+    assert!(!strategic.success, "{strategic:#?}");
+
+    let waiter = harness
+        .command(&[
+            "wait",
+            "--for=condition=Ready",
+            "widget/w1",
+            "--timeout=30s",
+        ])
+        .spawn()
+        .expect("kubectl wait spawns");
+    harness
+        .ok(&[
+            "patch",
+            "widget",
+            "w1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Done","message":"ok","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#,
+        ])
+        .await;
+    let output = tokio::time::timeout(COMMAND_TIMEOUT, waiter.wait_with_output())
+        .await
+        .expect("kubectl wait finishes")
+        .expect("output");
+    assert!(
+        output.status.success(),
+        "kubectl wait: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("condition met"));
+    // The status patch did not touch the spec, and the spec patches did not bump status.
+    assert_eq!(
+        harness
+            .ok(&["get", "widget", "w1", "-o", "jsonpath={.spec.size}"])
+            .await,
+        "4"
+    );
+    harness.shutdown().await;
+}
+
+#[tokio::test]
+async fn annotate_label_and_scale_a_replicaset_the_controller_makes_ready() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    harness
+        .sim
+        .knobs()
+        .set_pod_ready_delay(Duration::from_millis(20));
+    let replicaset = r#"
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+"#;
+    harness.apply(replicaset, &[]).await;
+    let scaled = harness
+        .ok(&["scale", "replicaset", "web", "--replicas=3"])
+        .await;
+    assert!(scaled.contains("scaled"), "{scaled}");
+    harness
+        .ok(&[
+            "wait",
+            "--for=jsonpath={.status.readyReplicas}=3",
+            "replicaset/web",
+            "--timeout=30s",
+        ])
+        .await;
+    let pods = harness
+        .ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].status.phase}",
+        ])
+        .await;
+    assert_eq!(pods, "Running Running Running");
+
+    harness
+        .ok(&["annotate", "replicaset", "web", "team=checkout"])
+        .await;
+    harness
+        .ok(&["label", "replicaset", "web", "tier=frontend"])
+        .await;
+    let annotated = harness
+        .ok(&[
+            "get",
+            "rs",
+            "web",
+            "-o",
+            "jsonpath={.metadata.annotations.team}",
+        ])
+        .await;
+    assert_eq!(annotated, "checkout");
+    let labelled = harness
+        .ok(&["get", "rs", "-l", "tier=frontend", "-o", "name"])
+        .await;
+    assert_eq!(labelled.trim(), "replicaset.apps/web");
+    // Overwriting needs --overwrite, as on a real cluster.
+    let refused = harness
+        .run(&["label", "replicaset", "web", "tier=backend"])
+        .await;
+    assert!(!refused.success);
+    harness
+        .ok(&["label", "replicaset", "web", "tier=backend", "--overwrite"])
+        .await;
+    harness.ok(&["label", "replicaset", "web", "tier-"]).await;
+    let labels = harness
+        .ok(&["get", "rs", "web", "-o", "jsonpath={.metadata.labels}"])
+        .await;
+    assert!(!labels.contains("tier"), "{labels}");
+
+    harness
+        .ok(&["scale", "replicaset", "web", "--replicas=1"])
+        .await;
+    harness
+        .ok(&[
+            "wait",
+            "--for=jsonpath={.status.replicas}=1",
+            "replicaset/web",
+            "--timeout=30s",
+        ])
+        .await;
+    harness.shutdown().await;
+}
+
+#[tokio::test]
+async fn get_watch_streams_new_objects() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    let mut watcher = harness
+        .command(&["get", "configmaps", "-w", "-o", "name"])
+        .spawn()
+        .expect("kubectl get -w spawns");
+    let stdout = watcher.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    for name in ["first", "second"] {
+        harness
+            .apply(
+                &format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n"
+                ),
+                &[],
+            )
+            .await;
+    }
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !(seen.iter().any(|l: &String| l.contains("first"))
+        && seen.iter().any(|l: &String| l.contains("second")))
+    {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl get -w showed only {seen:?}"))
+            .expect("read");
+        match line {
+            Some(line) => seen.push(line),
+            None => panic!("kubectl get -w ended early: {seen:?}"),
+        }
+    }
+    watcher.kill().await.expect("kill kubectl");
+    assert!(seen.iter().any(|l| l == "configmap/first"), "{seen:?}");
+    harness.shutdown().await;
+}
+
+#[tokio::test]
+async fn delete_wait_returns_once_a_finalizer_is_removed() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    install_widgets(&harness).await;
+    let manifest = "apiVersion: sim.kulta.io/v1\nkind: Widget\nmetadata:\n  name: held\n  finalizers: [sim.kulta.io/hold]\nspec:\n  size: 1\n";
+    harness.apply(manifest, &[]).await;
+    let deleter = harness
+        .command(&["delete", "widget", "held", "--wait=true", "--timeout=30s"])
+        .spawn()
+        .expect("kubectl delete spawns");
+    let api = widget_api(&harness);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let object = api.get("held").await.expect("still there while finalized");
+        if object.metadata.deletion_timestamp.is_some() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no deletionTimestamp"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("finalizer removed");
+    let output = tokio::time::timeout(COMMAND_TIMEOUT, deleter.wait_with_output())
+        .await
+        .expect("kubectl delete finishes")
+        .expect("output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("deleted"),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let gone = harness.run(&["get", "widget", "held"]).await;
+    assert!(
+        !gone.success && gone.stderr.contains("NotFound"),
+        "{gone:#?}"
+    );
+    harness.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_side_apply_creates_and_updates() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    let config = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: {value}\n"
+        )
+    };
+    let first = harness.apply(&config("blue"), &["--server-side"]).await;
+    assert!(first.contains("serverside-applied"), "{first}");
+    harness.apply(&config("green"), &["--server-side"]).await;
+    let mode = harness
+        .ok(&[
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.data.mode}",
+        ])
+        .await;
+    assert_eq!(mode, "green");
+    harness.shutdown().await;
+}
+
+fn example_route(file: &str) -> Option<String> {
+    let text = std::fs::read_to_string(format!("{GATEWAY_DATA}/examples/{file}")).ok()?;
+    Some(text)
+}
+
+#[tokio::test]
+async fn real_httproute_crd_applies_server_side_and_enforces_its_rules() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    let crd_path = format!("{GATEWAY_DATA}/httproutes.yaml");
+    if !Path::new(&crd_path).is_file() {
+        eprintln!("skipping: {crd_path} not present");
+        harness.shutdown().await;
+        return;
+    }
+    let applied = harness
+        .ok(&["apply", "--server-side", "-f", &crd_path])
+        .await;
+    assert!(applied.contains("serverside-applied"), "{applied}");
+    harness
+        .ok(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/httproutes.gateway.networking.k8s.io",
+            "--timeout=20s",
+        ])
+        .await;
+    let filter_route = example_route("http-filter.yaml").expect("example route");
+    let created = harness.apply(&filter_route, &[]).await;
+    assert!(
+        created.contains("httproute.gateway.networking.k8s.io/http-filter-1 created"),
+        "{created}"
+    );
+    let route = example_route("simple-gateway--httproute.yaml").expect("example route");
+    harness.apply(&route, &[]).await;
+
+    // The simulated gateway accepts it once it sees the kind; its backend is missing.
+    harness
+        .ok(&[
+            "wait",
+            "--for=jsonpath={.status.parents[0].conditions[0].status}=True",
+            "httproute/foo",
+            "--timeout=30s",
+        ])
+        .await;
+    let resolved = harness
+        .ok(&[
+            "get",
+            "httproute",
+            "foo",
+            "-o",
+            "jsonpath={.status.parents[0].conditions[1].reason}",
+        ])
+        .await;
+    assert_eq!(resolved, "BackendNotFound");
+    harness
+        .apply(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: foo-svc\nspec:\n  ports:\n  - port: 8080\n",
+            &[],
+        )
+        .await;
+    harness
+        .ok(&[
+            "wait",
+            "--for=jsonpath={.status.parents[0].conditions[1].status}=True",
+            "httproute/foo",
+            "--timeout=30s",
+        ])
+        .await;
+
+    let broken = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: broken
+spec:
+  parentRefs:
+  - name: gw
+  rules:
+  - filters:
+    - type: RequestHeaderModifier
+    backendRefs:
+    - name: svc
+      port: 80
+"#;
+    let outcome = harness
+        .run_with_input(&["apply", "-f", "-"], Some(broken))
+        .await;
+    assert!(!outcome.success, "accepted a broken route");
+    assert!(
+        outcome.stderr.contains("spec.rules[0].filters[0]")
+            && outcome
+                .stderr
+                .contains("filter.requestHeaderModifier must be specified for RequestHeaderModifier filter.type"),
+        "{}",
+        outcome.stderr
+    );
+    let status: Value =
+        serde_json::from_str(&harness.ok(&["get", "httproute", "foo", "-o", "json"]).await)
+            .expect("json");
+    assert_eq!(
+        status["status"]["parents"][0]["controllerName"],
+        "sim.kulta.io/gateway-controller"
+    );
+    harness.shutdown().await;
+}
+
+const SHOP_DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: shop}
+  template:
+    metadata:
+      labels: {app: shop}
+    spec:
+      containers:
+      - name: app
+        image: shop:1
+"#;
+
+#[tokio::test]
+async fn rollout_status_follows_a_deployment_through_an_image_change() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    harness
+        .sim
+        .knobs()
+        .set_pod_ready_delay(Duration::from_millis(20));
+    harness.apply(SHOP_DEPLOYMENT, &[]).await;
+    let first = harness
+        .ok(&["rollout", "status", "deployment/shop", "--timeout=30s"])
+        .await;
+    assert!(first.contains("successfully rolled out"), "{first}");
+    harness
+        .ok(&["set", "image", "deployment/shop", "app=shop:2"])
+        .await;
+    let second = harness
+        .ok(&["rollout", "status", "deployment/shop", "--timeout=30s"])
+        .await;
+    assert!(second.contains("successfully rolled out"), "{second}");
+    harness
+        .ok(&[
+            "wait",
+            "--for=condition=Available",
+            "deployment/shop",
+            "--timeout=30s",
+        ])
+        .await;
+    let images = harness
+        .ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=shop",
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].image}",
+        ])
+        .await;
+    assert_eq!(images, "shop:2 shop:2");
+    let history = harness.ok(&["rollout", "history", "deployment/shop"]).await;
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+
+    // restart (a strategic-merge patch of the template) rolls a new ReplicaSet; undo goes back
+    // to revision 2's ReplicaSet, which becomes revision 4.
+    harness.ok(&["rollout", "restart", "deployment/shop"]).await;
+    harness
+        .ok(&["rollout", "status", "deployment/shop", "--timeout=30s"])
+        .await;
+    harness.ok(&["rollout", "undo", "deployment/shop"]).await;
+    harness
+        .ok(&["rollout", "status", "deployment/shop", "--timeout=30s"])
+        .await;
+    let revisions = harness
+        .ok(&[
+            "get",
+            "rs",
+            "-l",
+            "app=shop",
+            "-o",
+            r"jsonpath={range .items[*]}{.metadata.annotations.deployment\.kubernetes\.io/revision}={.spec.replicas} {end}",
+        ])
+        .await;
+    let mut revisions: Vec<&str> = revisions.split_whitespace().collect();
+    revisions.sort_unstable();
+    assert_eq!(
+        revisions,
+        ["1=0", "3=0", "4=2"],
+        "revision=replicas per ReplicaSet"
+    );
+
+    // Deleting the Deployment takes its ReplicaSets and pods with it.
+    harness
+        .ok(&["delete", "deployment", "shop", "--wait", "--timeout=30s"])
+        .await;
+    harness
+        .ok(&[
+            "wait",
+            "--for=delete",
+            "pods",
+            "-l",
+            "app=shop",
+            "--timeout=30s",
+        ])
+        .await;
+    let left = harness.ok(&["get", "rs,pods", "-o", "name"]).await;
+    assert_eq!(left.trim(), "", "garbage left behind: {left}");
+    harness.shutdown().await;
+}
+
+#[tokio::test]
+async fn get_watch_on_a_custom_kind_shows_updates() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    install_widgets(&harness).await;
+    harness.apply(&widget("w1", "  size: 1"), &[]).await;
+    let mut watcher = harness
+        .command(&[
+            "get",
+            "widgets",
+            "-w",
+            "-o",
+            "jsonpath={.metadata.name}={.spec.size}{\"\\n\"}",
+        ])
+        .spawn()
+        .expect("kubectl get -w spawns");
+    let stdout = watcher.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let mut patched = false;
+    while !seen.iter().any(|line: &String| line == "w1=7") {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl get -w showed only {seen:?}"))
+            .expect("read")
+            .unwrap_or_else(|| panic!("kubectl get -w ended early: {seen:?}"));
+        seen.push(line);
+        if !patched && seen.iter().any(|line| line == "w1=1") {
+            harness
+                .ok(&[
+                    "patch",
+                    "widget",
+                    "w1",
+                    "--type=merge",
+                    "-p",
+                    r#"{"spec":{"size":7}}"#,
+                ])
+                .await;
+            patched = true;
+        }
+    }
+    watcher.kill().await.expect("kill kubectl");
+    harness.shutdown().await;
+}
+
+// Server gaps found by this suite, kept as ignored tests so they are one flag away from
+// re-checking (`cargo test -p kulta-sim --test kubectl -- --ignored`).
+
+#[tokio::test]
+#[ignore = "server gap: kubectl's typed commands (create configmap, create deployment, auth can-i) send protobuf bodies; the sim answers 415"]
+async fn kubectl_create_sends_protobuf() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    harness
+        .ok(&["create", "configmap", "plain", "--from-literal=k=v"])
+        .await;
+    harness.shutdown().await;
+}
+
+#[tokio::test]
+#[ignore = "server gap: Table responses for built-in kinds only carry NAME and AGE columns"]
+async fn get_prints_the_standard_columns_of_builtin_kinds() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    harness.apply(SHOP_DEPLOYMENT, &[]).await;
+    harness
+        .ok(&["rollout", "status", "deployment/shop", "--timeout=30s"])
+        .await;
+    let deployments = harness.ok(&["get", "deployments"]).await;
+    assert!(
+        deployments.contains("READY")
+            && deployments.contains("UP-TO-DATE")
+            && deployments.contains("2/2"),
+        "{deployments}"
+    );
+    let pods = harness.ok(&["get", "pods"]).await;
+    assert!(
+        pods.contains("STATUS") && pods.contains("Running"),
+        "{pods}"
+    );
+    harness.shutdown().await;
+}
+
+#[tokio::test]
+#[ignore = "server gap: the OpenAPI v3 documents of built-in groups carry no field schemas"]
+async fn explain_describes_builtin_fields() {
+    let Some(harness) = Harness::start().await else {
+        return;
+    };
+    let explained = harness.ok(&["explain", "deployment.spec.replicas"]).await;
+    assert!(explained.contains("replicas"), "{explained}");
+    harness.shutdown().await;
+}
