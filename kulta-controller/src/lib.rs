@@ -1,1 +1,31 @@
-//! placeholder
+//! The KULTA controller: a kube-runtime controller that walks Rollouts through their canary
+//! steps.
+//!
+//! The reconcile pipeline is observe ([`observe`]) → plan ([`plan`], pure) → apply ([`apply`])
+//! → status (written once, only when changed), driven by [`reconcile`]. [`Controller::builder`]
+//! wires it to a cluster; other binaries use the same builder to register their own routers:
+//!
+//! ```no_run
+//! # async fn run(client: kube::Client) {
+//! kulta_controller::Controller::builder(client)
+//!     // .router(MyRouterFactory::new())
+//!     .run()
+//!     .await;
+//! # }
+//! ```
+
+pub mod apply;
+pub mod cli;
+pub mod clock;
+pub mod context;
+pub mod controller;
+pub mod error;
+pub mod events;
+pub mod observe;
+pub mod plan;
+pub mod reconcile;
+pub mod runtime;
+pub mod sandbox;
+
+pub use controller::{Controller, ControllerBuilder};
+pub use error::{Error, Result};

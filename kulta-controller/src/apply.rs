@@ -1,0 +1,268 @@
+//! Apply: carry out a [`Plan`]'s effects, in the one order that never drops traffic.
+//!
+//! 1. Create ReplicaSets and add capacity (scale-ups, deadline annotations).
+//! 2. Pin Services to their revisions.
+//! 3. Ask the router for the canary weight.
+//! 4. Take capacity away (scale-downs, deletes). This comes after the route on purpose: the
+//!    other order would send traffic to pods that are going away.
+//! 5. Consume user-action annotations. Last, so that a failure above leaves the action in
+//!    place to be planned again (the effects are idempotent) instead of losing it.
+//!
+//! The status, which records consumed actions, is written by the caller, once, after all of
+//! this succeeded (retried on a fresh read when actions were consumed).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Resource, ResourceExt};
+use kulta_api::{Rollout, labels};
+use kulta_router::{RouteTarget, TrafficRouter, WriteOutcome};
+use serde_json::json;
+use tracing::info;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::plan::{ConsumedAnnotation, Observed, Plan, ReplicaSetChange};
+
+/// What applying did, for metrics and the status write.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The Rollout as returned by the annotation patch, when one was made (its resourceVersion
+    /// is the one the status write must carry).
+    pub rollout: Option<Rollout>,
+    /// Whether the router wrote anything.
+    pub route_written: bool,
+}
+
+/// Applies `plan` for `rollout`.
+///
+/// # Errors
+/// The first failing API or router call; effects before it stay applied (each is idempotent, so
+/// the next reconcile completes the rest).
+pub async fn apply(
+    ctx: &Context,
+    rollout: &Rollout,
+    plan: &Plan,
+    observed: &Observed,
+    router: &dyn TrafficRouter,
+    target: &RouteTarget,
+) -> Result<Applied> {
+    let namespace = rollout
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let name = rollout.name_any();
+    let mut applied = Applied::default();
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let (removals, additions): (Vec<&ReplicaSetChange>, Vec<&ReplicaSetChange>) = plan
+        .replica_sets
+        .iter()
+        .partition(|change| change.removes_capacity(observed));
+    for change in additions {
+        apply_replica_set_change(&replica_sets, rollout, &namespace, change).await?;
+    }
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
+    for pin in &plan.services {
+        let patch =
+            json!({ "spec": { "selector": { labels::POD_TEMPLATE_HASH_LABEL: pin.hash } } });
+        services
+            .patch(&pin.service, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| {
+                Error::kube(
+                    "pin the selector of",
+                    "Service",
+                    &namespace,
+                    &pin.service,
+                    e,
+                )
+            })?;
+        info!(service = %pin.service, revision = %pin.hash, "pinned service");
+    }
+    if let Some(weight) = plan.route_weight {
+        let result = router.set_weight(target, weight).await;
+        let label = match &result {
+            Ok(WriteOutcome::Written) => "written",
+            Ok(WriteOutcome::Unchanged) => "unchanged",
+            Err(error) => error.category(),
+        };
+        ctx.metrics
+            .router_operation(router.kind(), "set_weight", label);
+        let outcome = result.map_err(|source| Error::Router {
+            router: router.kind(),
+            operation: "set weight",
+            namespace: namespace.clone(),
+            rollout: name.clone(),
+            source,
+        })?;
+        applied.route_written = outcome == WriteOutcome::Written;
+        if let (true, Some(eligible)) = (applied.route_written, plan.route_eligible_at) {
+            let latency = (ctx.clock.now() - eligible).to_std().unwrap_or_default();
+            ctx.metrics.step_route_latency(latency);
+        }
+        info!(
+            weight,
+            written = applied.route_written,
+            router = router.kind(),
+            "requested canary weight"
+        );
+    }
+    for change in removals {
+        apply_replica_set_change(&replica_sets, rollout, &namespace, change).await?;
+    }
+    // Consumed last, right before the status write that records them: when an effect above
+    // fails, the annotation is still there and the next reconcile plans the same action again
+    // (every effect is idempotent). Consuming first lost the action whenever a later call failed.
+    if !plan.consume.is_empty() {
+        applied.rollout = Some(consume_annotations(ctx, &namespace, &name, &plan.consume).await?);
+    }
+    Ok(applied)
+}
+
+/// Removes consumed action annotations with a JSON Patch that first tests each value, so a value
+/// a person changed in between is not lost.
+async fn consume_annotations(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    consumed: &[ConsumedAnnotation],
+) -> Result<Rollout> {
+    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut operations = Vec::new();
+    for annotation in consumed {
+        let path = format!(
+            "/metadata/annotations/{}",
+            annotation.key.replace('~', "~0").replace('/', "~1")
+        );
+        operations.push(json!({ "op": "test", "path": path, "value": annotation.value }));
+        operations.push(json!({ "op": "remove", "path": path }));
+    }
+    let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(operations))
+        .map_err(|source| Error::Serialize {
+            what: "annotation patch",
+            source,
+        })?;
+    api.patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+        .await
+        .map_err(|e| {
+            Error::kube(
+                "consume the action annotations of",
+                "Rollout",
+                namespace,
+                name,
+                e,
+            )
+        })
+}
+
+async fn apply_replica_set_change(
+    api: &Api<ReplicaSet>,
+    rollout: &Rollout,
+    namespace: &str,
+    change: &ReplicaSetChange,
+) -> Result<()> {
+    match change {
+        ReplicaSetChange::Create {
+            hash,
+            replicas,
+            revision,
+        } => {
+            let replica_set = build_replica_set(rollout, hash, *replicas, *revision)?;
+            let name = replica_set.name_any();
+            match api
+                .create(
+                    &PostParams {
+                        field_manager: Some(labels::FIELD_MANAGER.to_string()),
+                        ..Default::default()
+                    },
+                    &replica_set,
+                )
+                .await
+            {
+                Ok(_) => info!(replica_set = %name, replicas, "created replica set"),
+                // The cache had not seen our own earlier create yet: the next reconcile scales it.
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(e) => return Err(Error::kube("create", "ReplicaSet", namespace, &name, e)),
+            }
+        }
+        ReplicaSetChange::Scale { name, replicas } => {
+            let patch = json!({ "spec": { "replicas": replicas } });
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| Error::kube("scale", "ReplicaSet", namespace, name, e))?;
+            info!(replica_set = %name, replicas, "scaled replica set");
+        }
+        ReplicaSetChange::ScaleDownDeadline { name, at } => {
+            let value = at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            let patch = json!({ "metadata": { "annotations": { labels::SCALE_DOWN_DEADLINE_ANNOTATION: value } } });
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| Error::kube("annotate", "ReplicaSet", namespace, name, e))?;
+        }
+        ReplicaSetChange::Delete { name } => {
+            match api.delete(name, &DeleteParams::background()).await {
+                Ok(_) => info!(replica_set = %name, "deleted old replica set"),
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(Error::kube("delete", "ReplicaSet", namespace, name, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The ReplicaSet of revision `hash`: the Rollout's template with the revision's
+/// pod-template-hash on its pods and in its selector, owned by the Rollout.
+pub fn build_replica_set(
+    rollout: &Rollout,
+    hash: &str,
+    replicas: i32,
+    revision: i64,
+) -> Result<ReplicaSet> {
+    let owner = rollout
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingField("metadata.uid"))?;
+    let rollout_name = rollout.name_any();
+    let mut template = rollout.spec.template.clone();
+    let template_meta = template.metadata.get_or_insert_with(ObjectMeta::default);
+    let pod_labels = template_meta.labels.get_or_insert_with(BTreeMap::new);
+    pod_labels.insert(
+        labels::POD_TEMPLATE_HASH_LABEL.to_string(),
+        hash.to_string(),
+    );
+    let mut rs_labels = pod_labels.clone();
+    rs_labels.insert(
+        labels::MANAGED_BY_LABEL.to_string(),
+        labels::MANAGED_BY_VALUE.to_string(),
+    );
+    rs_labels.insert(labels::ROLLOUT_LABEL.to_string(), rollout_name.clone());
+    let mut selector = rollout.spec.selector.clone();
+    selector
+        .match_labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(
+            labels::POD_TEMPLATE_HASH_LABEL.to_string(),
+            hash.to_string(),
+        );
+    Ok(ReplicaSet {
+        metadata: ObjectMeta {
+            name: Some(format!("{rollout_name}-{hash}")),
+            namespace: rollout.namespace(),
+            labels: Some(rs_labels),
+            annotations: Some(BTreeMap::from([(
+                labels::REVISION_ANNOTATION.to_string(),
+                revision.to_string(),
+            )])),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(ReplicaSetSpec {
+            replicas: Some(replicas),
+            min_ready_seconds: rollout.spec.min_ready_seconds,
+            selector,
+            template: Some(template),
+        }),
+        status: None,
+    })
+}

@@ -1,0 +1,192 @@
+//! The state shared by every reconcile: the client, caches, routers, clock and backoff.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::runtime::reflector::Store;
+use kulta_api::{Rollout, RolloutStatus};
+use kulta_router::RouterRegistry;
+
+use crate::clock::Clock;
+use crate::runtime::metrics::Metrics;
+
+/// Shared context of the reconciler.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: kube::Client,
+    /// Routers by spec key.
+    pub routers: RouterRegistry,
+    /// Event publisher.
+    pub events: crate::events::EventPublisher,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Cache of the ReplicaSets KULTA manages.
+    pub replica_sets: Store<ReplicaSet>,
+    /// Cache of Services.
+    pub services: Store<Service>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Per-object error backoff.
+    pub(crate) backoff: Backoff,
+    /// The last status this controller wrote per Rollout, to plan from it when the cache has not
+    /// caught up with our own write yet.
+    pub(crate) written: Mutex<HashMap<String, WrittenStatus>>,
+}
+
+/// A status the controller wrote, with the object version it produced.
+#[derive(Clone, Debug)]
+pub(crate) struct WrittenStatus {
+    pub uid: String,
+    pub resource_version: String,
+    pub status: RolloutStatus,
+}
+
+impl Context {
+    /// The Rollout to plan from: the cached one, or, when the cache still shows an older version
+    /// than the one our last status write produced, the cached one with our status and that
+    /// version. Planning from a stale status would repeat finished work (move traffic back to
+    /// an earlier step). If anyone else changed the Rollout in between, the status write
+    /// carries a version that is no longer current and fails with a conflict, so nothing stale
+    /// is ever stored.
+    pub(crate) fn freshest(&self, rollout: &Rollout) -> Rollout {
+        let key = object_key(rollout);
+        let Ok(written) = self.written.lock() else {
+            return rollout.clone();
+        };
+        let Some(last) = written.get(&key) else {
+            return rollout.clone();
+        };
+        let same_object = rollout.metadata.uid.as_deref() == Some(last.uid.as_str());
+        let cached_status = rollout.status.clone().unwrap_or_default();
+        let cache_behind = rollout.metadata.resource_version.as_deref()
+            != Some(last.resource_version.as_str())
+            && cached_status != last.status
+            && is_older(
+                rollout.metadata.resource_version.as_deref(),
+                &last.resource_version,
+            );
+        if same_object && cache_behind {
+            // Nothing but our own status write happened since (else the cache would be newer),
+            // so the status write may carry the version that write produced.
+            let mut fresher = rollout.clone();
+            fresher.status = Some(last.status.clone());
+            fresher.metadata.resource_version = Some(last.resource_version.clone());
+            fresher
+        } else {
+            rollout.clone()
+        }
+    }
+
+    pub(crate) fn remember(&self, rollout: &Rollout, status: &RolloutStatus) {
+        let (Some(uid), Some(resource_version)) = (
+            rollout.metadata.uid.clone(),
+            rollout.metadata.resource_version.clone(),
+        ) else {
+            return;
+        };
+        if let Ok(mut written) = self.written.lock() {
+            written.insert(
+                object_key(rollout),
+                WrittenStatus {
+                    uid,
+                    resource_version,
+                    status: status.clone(),
+                },
+            );
+        }
+    }
+
+    pub(crate) fn forget(&self, rollout: &Rollout) {
+        if let Ok(mut written) = self.written.lock() {
+            written.remove(&object_key(rollout));
+        }
+        self.backoff.reset(&object_key(rollout));
+    }
+}
+
+/// Whether resourceVersion `cached` is older than `written`. resourceVersions are opaque
+/// strings; when both parse as integers (etcd revisions, and kulta-sim) they are compared as
+/// such, otherwise any difference counts as older.
+fn is_older(cached: Option<&str>, written: &str) -> bool {
+    match (
+        cached.and_then(|c| c.parse::<u64>().ok()),
+        written.parse::<u64>().ok(),
+    ) {
+        (Some(cached), Some(written)) => cached < written,
+        _ => true,
+    }
+}
+
+/// `namespace/name` of a Rollout.
+pub fn object_key(rollout: &Rollout) -> String {
+    format!(
+        "{}/{}",
+        rollout.metadata.namespace.as_deref().unwrap_or_default(),
+        rollout.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Exponential per-object backoff: 1s, 2s, 4s ... capped, reset on success.
+#[derive(Debug)]
+pub struct Backoff {
+    base: Duration,
+    cap: Duration,
+    attempts: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// A backoff starting at `base`, doubling, capped at `cap`.
+    pub fn new(base: Duration, cap: Duration) -> Self {
+        Backoff {
+            base,
+            cap,
+            attempts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The delay before the next attempt for `key`, counting this failure.
+    pub fn next(&self, key: &str) -> Duration {
+        let attempt = match self.attempts.lock() {
+            Ok(mut attempts) => {
+                let n = attempts.entry(key.to_string()).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            }
+            Err(_) => 1,
+        };
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// Forgets the failures of `key`.
+    pub fn reset(&self, key: &str) {
+        if let Ok(mut attempts) = self.attempts.lock() {
+            attempts.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_resets() {
+        let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(5));
+        let delays: Vec<u64> = (0..5).map(|_| backoff.next("a").as_secs()).collect();
+        assert_eq!(delays, vec![1, 2, 4, 5, 5]);
+        assert_eq!(backoff.next("b").as_secs(), 1, "per object");
+        backoff.reset("a");
+        assert_eq!(backoff.next("a").as_secs(), 1);
+    }
+
+    #[test]
+    fn resource_versions_compare_as_numbers_when_they_are() {
+        assert!(is_older(Some("9"), "10"));
+        assert!(!is_older(Some("11"), "10"));
+        assert!(is_older(Some("abc"), "10"));
+    }
+}

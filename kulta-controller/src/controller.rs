@@ -1,0 +1,315 @@
+//! Wiring: the kube-runtime `Controller` over Rollouts, its watches, and the builder through
+//! which a binary (ours or a downstream one) adds routers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::controller::{Config as ControllerConfig, Controller as KubeController};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use kulta_api::{Rollout, labels};
+use kulta_router::{RouterFactory, RouterRegistry};
+use kulta_router_gateway::GatewayApiRouterFactory;
+use tracing::debug;
+
+use crate::clock::{Clock, SystemClock};
+use crate::context::{Backoff, Context};
+use crate::reconcile::{error_policy, reconcile};
+use crate::runtime::metrics::Metrics;
+
+type Shutdown = Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>>;
+
+/// The KULTA controller.
+pub struct Controller;
+
+impl Controller {
+    /// A builder for a controller on `client`, with the Gateway API router registered.
+    pub fn builder(client: Client) -> ControllerBuilder {
+        let mut routers = RouterRegistry::new();
+        routers.register(GatewayApiRouterFactory::new(client.clone()));
+        ControllerBuilder {
+            client,
+            routers,
+            namespace: None,
+            concurrency: 16,
+            clock: Arc::new(SystemClock),
+            reporter: "kulta-controller".to_string(),
+            instance: None,
+            shutdown: None,
+            on_ready: None,
+            metrics: None,
+        }
+    }
+}
+
+/// Configures and runs the controller.
+pub struct ControllerBuilder {
+    client: Client,
+    routers: RouterRegistry,
+    namespace: Option<String>,
+    concurrency: u16,
+    clock: Arc<dyn Clock>,
+    reporter: String,
+    instance: Option<String>,
+    shutdown: Option<Shutdown>,
+    on_ready: Option<Box<dyn FnOnce() + Send>>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl ControllerBuilder {
+    /// Registers a traffic router; a factory with the key of an existing one replaces it.
+    #[must_use]
+    pub fn router(mut self, factory: impl RouterFactory + 'static) -> Self {
+        self.routers.register(factory);
+        self
+    }
+
+    /// Watches only `namespace` (default: all namespaces).
+    #[must_use]
+    pub fn namespace(mut self, namespace: Option<String>) -> Self {
+        self.namespace = namespace;
+        self
+    }
+
+    /// How many Rollouts are reconciled at once (default 16).
+    #[must_use]
+    pub fn concurrency(mut self, concurrency: u16) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Replaces the clock (tests).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Names the reporting controller and instance in Events.
+    #[must_use]
+    pub fn reporter(mut self, controller: impl Into<String>, instance: Option<String>) -> Self {
+        self.reporter = controller.into();
+        self.instance = instance;
+        self
+    }
+
+    /// Stops taking work when `signal` completes, finishing in-flight reconciles.
+    #[must_use]
+    pub fn shutdown_on(mut self, signal: impl Future<Output = ()> + Send + Sync + 'static) -> Self {
+        self.shutdown = Some(Box::pin(signal));
+        self
+    }
+
+    /// Called once when the caches have synced and reconciling starts.
+    #[must_use]
+    pub fn on_ready(mut self, callback: impl FnOnce() + Send + 'static) -> Self {
+        self.on_ready = Some(Box::new(callback));
+        self
+    }
+
+    /// Records metrics into `metrics` (default: a registry of its own).
+    #[must_use]
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Runs until the shutdown signal (or forever).
+    pub async fn run(mut self) {
+        let client = self.client.clone();
+        // Readiness: every watch listed once. Tracked from the streams' own InitDone events
+        // (a Store's `wait_until_ready` wakes only one of several waiters).
+        let synced = Arc::new(SyncTracker::new(3, self.on_ready.take()));
+        let (rollout_store, rollout_writer) = reflector::store::<Rollout>();
+        let rollout_stream = watcher(self.api::<Rollout>(&client), watcher::Config::default())
+            .default_backoff()
+            .inspect(synced.marker(0))
+            .reflect(rollout_writer)
+            .applied_objects();
+        let managed = watcher::Config::default().labels(&format!(
+            "{}={}",
+            labels::MANAGED_BY_LABEL,
+            labels::MANAGED_BY_VALUE
+        ));
+        let (replica_sets, rs_writer) = reflector::store::<ReplicaSet>();
+        let rs_stream = watcher(self.api::<ReplicaSet>(&client), managed)
+            .default_backoff()
+            .inspect(synced.marker(1))
+            .reflect(rs_writer)
+            .touched_objects();
+        let (services, svc_writer) = reflector::store::<Service>();
+        let svc_stream = watcher(self.api::<Service>(&client), watcher::Config::default())
+            .default_backoff()
+            .inspect(synced.marker(2))
+            .reflect(svc_writer)
+            .touched_objects();
+        let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+        let route_resource = ApiResource::from_gvk(&gvk);
+        let routes: Api<DynamicObject> = match &self.namespace {
+            Some(namespace) => Api::namespaced_with(client.clone(), namespace, &route_resource),
+            None => Api::all_with(client.clone(), &route_resource),
+        };
+        let route_stream = watcher(routes, watcher::Config::default()).default_backoff().touched_objects().filter(|event| {
+            if let Err(error) = event {
+                debug!(%error, "HTTPRoute watch unavailable (are the Gateway API CRDs installed?)");
+            }
+            futures::future::ready(event.is_ok())
+        });
+
+        let ctx = Arc::new(Context {
+            client: client.clone(),
+            routers: self.routers,
+            events: crate::events::EventPublisher::new(
+                client.clone(),
+                &self.reporter,
+                &self
+                    .instance
+                    .clone()
+                    .unwrap_or_else(|| self.reporter.clone()),
+            ),
+            clock: self.clock,
+            replica_sets,
+            services,
+            metrics: self.metrics.unwrap_or_default(),
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+            written: Mutex::new(Default::default()),
+        });
+
+        let by_service = rollout_store.clone();
+        let by_route = rollout_store.clone();
+        let mut controller = KubeController::for_stream(rollout_stream, rollout_store)
+            .with_config(ControllerConfig::default().concurrency(self.concurrency))
+            .owns_stream(rs_stream)
+            .watches_stream(svc_stream, move |service: Service| {
+                rollouts_using_service(&by_service, &service)
+            })
+            .watches_stream_with(
+                route_stream,
+                move |route: DynamicObject| rollouts_using_route(&by_route, &route),
+                route_resource,
+            );
+        if let Some(shutdown) = self.shutdown {
+            controller = controller.graceful_shutdown_on(shutdown);
+        }
+        controller
+            .run(reconcile, error_policy, ctx)
+            .for_each(|result| async move {
+                match result {
+                    Ok((object, _)) => debug!(rollout = %object, "reconciled"),
+                    Err(error) => debug!(%error, "reconcile failed"),
+                }
+            })
+            .await;
+        tracing::info!("controller stopped");
+    }
+
+    fn api<K>(&self, client: &Client) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match &self.namespace {
+            Some(namespace) => Api::namespaced(client.clone(), namespace),
+            None => Api::all(client.clone()),
+        }
+    }
+}
+
+/// Calls a callback once every one of `n` watches has listed once.
+struct SyncTracker {
+    synced: Vec<std::sync::atomic::AtomicBool>,
+    on_ready: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl SyncTracker {
+    fn new(n: usize, on_ready: Option<Box<dyn FnOnce() + Send>>) -> Self {
+        SyncTracker {
+            synced: (0..n)
+                .map(|_| std::sync::atomic::AtomicBool::new(false))
+                .collect(),
+            on_ready: Mutex::new(on_ready),
+        }
+    }
+
+    /// An `inspect` callback for watch `index`.
+    fn marker<K, E>(
+        self: &Arc<Self>,
+        index: usize,
+    ) -> impl FnMut(&Result<watcher::Event<K>, E>) + use<K, E> {
+        let tracker = Arc::clone(self);
+        move |event| {
+            if let Ok(watcher::Event::InitDone) = event {
+                tracker.mark(index);
+            }
+        }
+    }
+
+    fn mark(&self, index: usize) {
+        use std::sync::atomic::Ordering;
+        if let Some(flag) = self.synced.get(index) {
+            flag.store(true, Ordering::SeqCst);
+        }
+        if self.synced.iter().all(|flag| flag.load(Ordering::SeqCst)) {
+            let callback = self.on_ready.lock().ok().and_then(|mut slot| slot.take());
+            if let Some(callback) = callback {
+                callback();
+            }
+        }
+    }
+}
+
+fn rollouts_using_service(store: &Store<Rollout>, service: &Service) -> Vec<ObjectRef<Rollout>> {
+    let namespace = service.namespace();
+    let name = service.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|rollout| rollout.namespace() == namespace)
+        .filter(|rollout| {
+            rollout
+                .spec
+                .strategy
+                .canary
+                .as_ref()
+                .is_some_and(|c| c.stable_service == name || c.canary_service == name)
+        })
+        .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
+        .collect()
+}
+
+fn rollouts_using_route(store: &Store<Rollout>, route: &DynamicObject) -> Vec<ObjectRef<Rollout>> {
+    let route_namespace = route.namespace().unwrap_or_default();
+    let route_name = route.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|rollout| {
+            let rollout_namespace = rollout.namespace().unwrap_or_default();
+            let Some(gateway) = rollout
+                .spec
+                .strategy
+                .canary
+                .as_ref()
+                .and_then(|c| c.traffic_routing.as_ref())
+                .and_then(|t| t.gateway_api.as_ref())
+            else {
+                return false;
+            };
+            let single = gateway.http_route.as_deref() == Some(route_name.as_str())
+                && rollout_namespace == route_namespace;
+            let listed = gateway.http_routes.iter().flatten().any(|r| {
+                r.name == route_name
+                    && r.namespace.as_deref().unwrap_or(rollout_namespace.as_str())
+                        == route_namespace
+            });
+            single || listed
+        })
+        .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
+        .collect()
+}

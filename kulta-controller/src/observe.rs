@@ -1,0 +1,110 @@
+//! Observe: read what the plan needs from the caches and the router. Reads only.
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+use kulta_api::{Rollout, labels};
+use kulta_router::{RouteTarget, TrafficRouter, Verification};
+
+use crate::context::Context;
+use crate::plan::{Observed, ObservedReplicaSet, RouteObservation, ServiceObservation};
+
+/// Reads the Rollout's ReplicaSets and Services from the caches and asks the router about the
+/// weight last requested.
+pub async fn observe(
+    ctx: &Context,
+    rollout: &Rollout,
+    router: &dyn TrafficRouter,
+    target: &RouteTarget,
+) -> Observed {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let uid = rollout.uid().unwrap_or_default();
+    let mut replica_sets: Vec<ObservedReplicaSet> = ctx
+        .replica_sets
+        .state()
+        .iter()
+        .filter(|rs| rs.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|rs| {
+            rs.owner_references()
+                .iter()
+                .any(|owner| owner.uid == uid && owner.controller == Some(true))
+        })
+        .filter(|rs| rs.metadata.deletion_timestamp.is_none())
+        .filter_map(|rs| observe_replica_set(rs))
+        .collect();
+    replica_sets.sort_by(|a, b| a.name.cmp(&b.name));
+    let canary = rollout.spec.strategy.canary.as_ref();
+    let service = |name: Option<&String>| match name {
+        None => ServiceObservation::Missing,
+        Some(name) => match ctx.services.get(&ObjectRef::new(name).within(&namespace)) {
+            None => ServiceObservation::Missing,
+            Some(service) => ServiceObservation::Selects(
+                service
+                    .spec
+                    .as_ref()
+                    .and_then(|spec| spec.selector.as_ref())
+                    .and_then(|selector| selector.get(labels::POD_TEMPLATE_HASH_LABEL).cloned()),
+            ),
+        },
+    };
+    let stable_service = service(canary.map(|c| &c.stable_service));
+    let canary_service = service(canary.map(|c| &c.canary_service));
+    let requested = rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.desired_canary_weight)
+        .and_then(|w| u8::try_from(w).ok());
+    let route = match requested {
+        None => RouteObservation::NotRequested,
+        Some(weight) => {
+            let result = router.verify_weight(target, weight).await;
+            let label = match &result {
+                Ok(Verification::Verified) => "verified",
+                Ok(Verification::Unsupported) => "unsupported",
+                Ok(Verification::Pending(_)) => "pending",
+                Err(error) => error.category(),
+            };
+            ctx.metrics
+                .router_operation(router.kind(), "verify_weight", label);
+            match result {
+                Ok(Verification::Verified) => RouteObservation::Verified(weight),
+                Ok(Verification::Unsupported) => RouteObservation::Unsupported(weight),
+                Ok(Verification::Pending(reason)) => RouteObservation::Pending { weight, reason },
+                Err(error) => RouteObservation::Failed {
+                    weight,
+                    category: error.category(),
+                    reason: error.to_string(),
+                },
+            }
+        }
+    };
+    Observed {
+        replica_sets,
+        stable_service,
+        canary_service,
+        route,
+    }
+}
+
+fn observe_replica_set(rs: &ReplicaSet) -> Option<ObservedReplicaSet> {
+    let hash = rs.labels().get(labels::POD_TEMPLATE_HASH_LABEL)?.clone();
+    let status = rs.status.as_ref();
+    let annotations = rs.annotations();
+    Some(ObservedReplicaSet {
+        name: rs.name_any(),
+        hash,
+        replicas: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+        current: status.map_or(0, |s| s.replicas),
+        ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+        available: status.and_then(|s| s.available_replicas).unwrap_or(0),
+        revision: annotations
+            .get(labels::REVISION_ANNOTATION)
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0),
+        scale_down_deadline: annotations
+            .get(labels::SCALE_DOWN_DEADLINE_ANNOTATION)
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&Utc)),
+    })
+}

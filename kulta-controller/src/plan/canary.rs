@@ -1,0 +1,1104 @@
+//! The canary algorithm of DESIGN.md, over a validated spec.
+//!
+//! One decision per reconcile: [`Planner::decide`] walks from the stored status to the first
+//! thing that must wait, accumulating the effects that move the Rollout on. Desired ReplicaSet
+//! sizes and Service pins are collected as targets and turned into changes only at the end, so
+//! a later, more specific decision (promotion pins the stable Service to the canary) overrides
+//! an earlier general one.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kulta_api::steps::{CanaryScale, StepAction};
+use kulta_api::validation::FieldError;
+use kulta_api::{Phase, Rollout, RolloutStatus};
+
+use super::conditions::{condition_types, is_true, set_condition};
+use super::{
+    ConsumedAnnotation, Observed, Plan, PlannedEvent, ReplicaSetChange, RolloutState,
+    RouteObservation, ServiceObservation, ServicePin, UserAction, action_record, describe_actions,
+    read_actions,
+};
+
+/// How long to wait for a router's verification before looking again without a watch event.
+const VERIFY_RECHECK: Duration = Duration::from_secs(2);
+
+/// The parts of a valid spec the plan uses, parsed once.
+pub(super) struct Spec {
+    pub template_hash: String,
+    pub replicas: i32,
+    pub steps: Vec<Vec<StepAction>>,
+    pub stable_service: String,
+    pub canary_service: String,
+    pub progress_deadline: Duration,
+    pub progress_deadline_abort: bool,
+    pub scale_down_delay: Duration,
+    pub history_limit: usize,
+}
+
+impl Spec {
+    pub(super) fn read(rollout: &Rollout) -> Result<Spec, FieldError> {
+        let spec = &rollout.spec;
+        let canary = spec.strategy.canary.as_ref().ok_or_else(|| FieldError {
+            path: "spec.strategy.canary".to_string(),
+            message: "is required".to_string(),
+        })?;
+        let steps = canary
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(index, step)| {
+                step.actions()
+                    .map_err(|error| error.under(&format!("spec.strategy.canary.steps[{index}]")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Spec {
+            template_hash: kulta_api::hash::revision_hash(&spec.template),
+            replicas: spec.desired_replicas(),
+            steps,
+            stable_service: canary.stable_service.clone(),
+            canary_service: canary.canary_service.clone(),
+            progress_deadline: spec.progress_deadline(),
+            progress_deadline_abort: spec.progress_deadline_abort.unwrap_or(false),
+            scale_down_delay: canary.scale_down_delay(),
+            history_limit: usize::try_from(spec.revision_history_limit().max(0)).unwrap_or(0),
+        })
+    }
+}
+
+pub(super) fn plan_valid(
+    rollout: &Rollout,
+    spec: &Spec,
+    observed: &Observed,
+    now: DateTime<Utc>,
+) -> Plan {
+    let (actions, consume, events) = read_actions(rollout);
+    let mut planner = Planner::new(rollout, spec, observed, now, consume, events);
+    let state = planner.decide(&actions);
+    planner.finish(state)
+}
+
+enum StepOutcome {
+    Done,
+    Wait(RolloutState),
+}
+
+struct Planner<'a> {
+    rollout: &'a Rollout,
+    spec: &'a Spec,
+    observed: &'a Observed,
+    now: DateTime<Utc>,
+    prev: RolloutStatus,
+    status: RolloutStatus,
+    consume: Vec<ConsumedAnnotation>,
+    events: Vec<PlannedEvent>,
+    /// Desired replicas per revision hash; revisions not here are old.
+    targets: BTreeMap<String, i32>,
+    stable_pin: Option<String>,
+    canary_pin: Option<String>,
+    route_weight: Option<u8>,
+    eligible_at: DateTime<Utc>,
+    requeue: Option<Duration>,
+    deadlines: BTreeMap<String, DateTime<Utc>>,
+    deadline_exceeded: bool,
+    abort_reason: Option<(&'static str, String)>,
+    blockers: Vec<String>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(
+        rollout: &'a Rollout,
+        spec: &'a Spec,
+        observed: &'a Observed,
+        now: DateTime<Utc>,
+        consume: Vec<ConsumedAnnotation>,
+        events: Vec<PlannedEvent>,
+    ) -> Self {
+        let prev = rollout.status.clone().unwrap_or_default();
+        Planner {
+            rollout,
+            spec,
+            observed,
+            now,
+            status: prev.clone(),
+            prev,
+            consume,
+            events,
+            targets: BTreeMap::new(),
+            stable_pin: None,
+            canary_pin: None,
+            route_weight: None,
+            eligible_at: now,
+            requeue: None,
+            deadlines: BTreeMap::new(),
+            deadline_exceeded: false,
+            abort_reason: None,
+            blockers: Vec::new(),
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.rollout.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    fn event(&mut self, warning: bool, reason: &'static str, note: String) {
+        self.events.push(PlannedEvent {
+            warning,
+            reason,
+            note,
+        });
+    }
+
+    fn requeue_in(&mut self, after: Duration) {
+        self.requeue = Some(self.requeue.map_or(after, |current| current.min(after)));
+    }
+
+    fn requeue_at(&mut self, at: DateTime<Utc>) {
+        let after = (at - self.now).to_std().unwrap_or(Duration::ZERO);
+        // A second of slack so the timer never fires a hair before the deadline.
+        self.requeue_in(after + Duration::from_millis(50));
+    }
+
+    fn consumed(&self, action: UserAction) -> Option<&ConsumedAnnotation> {
+        let key = match action {
+            UserAction::Promote | UserAction::PromoteFull => kulta_api::labels::PROMOTE_ANNOTATION,
+            UserAction::Abort => kulta_api::labels::ABORT_ANNOTATION,
+            UserAction::Retry => kulta_api::labels::RETRY_ANNOTATION,
+        };
+        self.consume.iter().find(|c| c.key == key)
+    }
+
+    fn record(&mut self, action: UserAction, reason: &'static str, note: String) {
+        let step = self.status.current_step_index;
+        if let Some(consumed) = self.consumed(action) {
+            self.status.last_action = Some(action_record(consumed, self.now, step));
+        }
+        self.event(false, reason, note);
+    }
+
+    fn ignore(&mut self, action: UserAction, why: &str) {
+        let step = self.status.current_step_index;
+        let Some(consumed) = self.consumed(action).cloned() else {
+            return;
+        };
+        self.status.last_action = Some(action_record(&consumed, self.now, step));
+        self.event(
+            true,
+            "ActionIgnored",
+            format!("{}={} ignored: {why}", consumed.key, consumed.value),
+        );
+    }
+
+    /// Asks for canary weight `weight` unless the router already confirmed it. Returns whether
+    /// traffic is known to be there.
+    fn route_to(&mut self, weight: u8) -> bool {
+        if self.observed.route.is_at(weight)
+            && self.prev.desired_canary_weight == Some(i32::from(weight))
+        {
+            return true;
+        }
+        self.route_weight = Some(weight);
+        self.status.desired_canary_weight = Some(i32::from(weight));
+        false
+    }
+
+    fn replicas_for_weight(&self, weight: u8) -> i32 {
+        let replicas = i64::from(self.spec.replicas.max(0));
+        let needed = (replicas * i64::from(weight) + 99) / 100;
+        i32::try_from(needed).unwrap_or(i32::MAX)
+    }
+
+    fn available(&self, hash: &str) -> i32 {
+        self.observed.replica_set(hash).map_or(0, |rs| rs.available)
+    }
+
+    /// Weight the router is known to send to the canary now.
+    fn weight_in_effect(&self) -> u8 {
+        self.observed
+            .route
+            .weight_in_effect()
+            .or_else(|| self.prev.canary_weight.and_then(|w| u8::try_from(w).ok()))
+            .unwrap_or(0)
+    }
+
+    fn decide(&mut self, actions: &[UserAction]) -> RolloutState {
+        let template = self.spec.template_hash.clone();
+        let stable = match self.prev.stable_revision.clone() {
+            Some(stable) => stable,
+            None => {
+                self.event(
+                    false,
+                    "RevisionDeployed",
+                    format!("deploying revision {template} as stable"),
+                );
+                template.clone()
+            }
+        };
+        self.status.stable_revision = Some(stable.clone());
+        self.targets.insert(stable.clone(), self.spec.replicas);
+        self.stable_pin = Some(stable.clone());
+        if template == stable {
+            self.steady(&stable, actions)
+        } else {
+            self.canary(&stable, &template, actions)
+        }
+    }
+
+    /// The template is the stable revision: keep it at full size with all traffic, and let a
+    /// leftover canary (a rollback, or the end of an abort) go once traffic is off it.
+    fn steady(&mut self, stable: &str, actions: &[UserAction]) -> RolloutState {
+        for action in actions {
+            self.ignore(*action, "no canary is in progress");
+        }
+        let old_canary = self.prev.canary_revision.clone().filter(|c| c != stable);
+        let routed = self.route_to(0);
+        if let Some(canary) = old_canary {
+            if !routed {
+                // Traffic first: the canary keeps its pods and its Service until the router
+                // verified that it gets nothing.
+                let replicas = self
+                    .observed
+                    .replica_set(&canary)
+                    .map_or(0, |rs| rs.replicas);
+                self.targets.insert(canary.clone(), replicas);
+                self.canary_pin = Some(canary);
+                return RolloutState::RoutingToStable {
+                    why: "rollback to the stable template",
+                };
+            }
+            if self.prev.aborted != Some(true) {
+                self.event(
+                    false,
+                    "RolledBack",
+                    format!(
+                        "template is back to stable revision {stable}; canary {canary} scaled down"
+                    ),
+                );
+            }
+        }
+        self.status.canary_revision = None;
+        self.status.aborted = None;
+        self.status.current_step_index =
+            Some(i32::try_from(self.spec.steps.len()).unwrap_or(i32::MAX));
+        self.status.pause_start_time = None;
+        self.status.progress_start_time = None;
+        self.canary_pin = Some(stable.to_string());
+        let available = self.available(stable);
+        if routed && available >= self.spec.replicas && self.observed.stable_service.selects(stable)
+        {
+            RolloutState::Healthy
+        } else {
+            RolloutState::Deploying
+        }
+    }
+
+    fn canary(&mut self, stable: &str, template: &str, actions: &[UserAction]) -> RolloutState {
+        if self.prev.canary_revision.as_deref() != Some(template) {
+            if let Some(old) = self.prev.canary_revision.clone().filter(|c| c != stable) {
+                if !self.route_to(0) {
+                    let replicas = self.observed.replica_set(&old).map_or(0, |rs| rs.replicas);
+                    self.targets.insert(old.clone(), replicas);
+                    self.canary_pin = Some(old);
+                    for action in actions {
+                        self.ignore(*action, "the canary is being replaced by a new revision");
+                    }
+                    return RolloutState::RoutingToStable {
+                        why: "the template changed",
+                    };
+                }
+                self.event(
+                    false,
+                    "CanaryReplaced",
+                    format!("canary {old} replaced by revision {template}"),
+                );
+            }
+            self.status.canary_revision = Some(template.to_string());
+            self.status.current_step_index = Some(0);
+            self.status.pause_start_time = None;
+            self.status.progress_start_time = Some(self.now);
+            self.status.aborted = None;
+            let steps = self.spec.steps.len();
+            self.event(
+                false,
+                "CanaryStarted",
+                format!("revision {template} started as canary ({steps} steps)"),
+            );
+        }
+        self.canary_pin = Some(template.to_string());
+        let current = self
+            .observed
+            .replica_set(template)
+            .map_or(0, |rs| rs.replicas);
+        self.targets.insert(template.to_string(), current);
+
+        let mut promote = false;
+        let steps = self.spec.steps.len();
+        for action in actions {
+            let aborted = self.status.aborted == Some(true);
+            match action {
+                UserAction::Abort if !aborted => {
+                    self.status.aborted = Some(true);
+                    self.abort_reason = Some((
+                        "AbortedByUser",
+                        "aborted with kulta.io/abort=true".to_string(),
+                    ));
+                    self.record(
+                        *action,
+                        "Aborted",
+                        format!(
+                            "canary {template} aborted; routing all traffic to stable {stable}"
+                        ),
+                    );
+                }
+                UserAction::Abort => self.ignore(*action, "the canary is already aborted"),
+                UserAction::Retry if aborted => {
+                    self.status.aborted = None;
+                    self.status.current_step_index = Some(0);
+                    self.status.pause_start_time = None;
+                    self.status.progress_start_time = Some(self.now);
+                    self.record(
+                        *action,
+                        "Retried",
+                        format!("canary {template} restarted from step 1"),
+                    );
+                }
+                UserAction::Retry => self.ignore(*action, "the canary is not aborted"),
+                UserAction::Promote | UserAction::PromoteFull if aborted => {
+                    self.ignore(*action, "the canary is aborted; retry it first")
+                }
+                UserAction::PromoteFull => {
+                    self.status.current_step_index = Some(i32::try_from(steps).unwrap_or(i32::MAX));
+                    self.status.pause_start_time = None;
+                    self.status.progress_start_time = Some(self.now);
+                    self.record(
+                        *action,
+                        "PromotedFull",
+                        format!("canary {template} promoted past every remaining step"),
+                    );
+                }
+                UserAction::Promote => promote = true,
+            }
+        }
+        if self.status.aborted == Some(true) {
+            return self.aborted(template);
+        }
+        self.walk(template, promote)
+    }
+
+    fn aborted(&mut self, canary: &str) -> RolloutState {
+        if self.route_to(0) {
+            self.targets.insert(canary.to_string(), 0);
+        }
+        if self.abort_reason.is_none() && !is_true(&self.prev.conditions, condition_types::ABORTED)
+        {
+            self.abort_reason = Some(("Aborted", "the canary was aborted".to_string()));
+        }
+        RolloutState::Aborted
+    }
+
+    fn walk(&mut self, canary: &str, mut promote: bool) -> RolloutState {
+        let steps = self.spec.steps.len();
+        let mut index = usize::try_from(self.status.current_step_index.unwrap_or(0).max(0))
+            .unwrap_or(0)
+            .min(steps);
+        loop {
+            if index >= steps {
+                if promote {
+                    self.ignore(UserAction::Promote, "every step already ran");
+                }
+                return self.promoting(canary);
+            }
+            let outcome = self.run_step(canary, index, &mut promote);
+            let skipped = match outcome {
+                StepOutcome::Done => false,
+                StepOutcome::Wait(_) if promote => {
+                    promote = false;
+                    self.record(
+                        UserAction::Promote,
+                        "Promoted",
+                        format!("step {} of {steps} skipped by promotion", index + 1),
+                    );
+                    true
+                }
+                StepOutcome::Wait(state) => return state,
+            };
+            if !skipped {
+                let description = describe_actions(&self.spec.steps[index]);
+                self.event(
+                    false,
+                    "StepCompleted",
+                    format!("step {} of {steps} completed: {description}", index + 1),
+                );
+            }
+            index += 1;
+            self.status.current_step_index = Some(i32::try_from(index).unwrap_or(i32::MAX));
+            self.status.pause_start_time = None;
+            self.status.progress_start_time = Some(self.now);
+        }
+    }
+
+    /// Canary pods step `index` wants: from its weight or an explicit `setCanaryScale`, and
+    /// never fewer than the traffic it already receives needs.
+    fn canary_target(&self, index: usize) -> i32 {
+        let mut weight = 0u8;
+        let mut scale: Option<&CanaryScale> = None;
+        for action in self.spec.steps.iter().take(index + 1).flatten() {
+            match action {
+                StepAction::SetWeight(w) => weight = *w,
+                StepAction::SetCanaryScale(CanaryScale::MatchTrafficWeight) => scale = None,
+                StepAction::SetCanaryScale(s) => scale = Some(s),
+                StepAction::Pause(_) => {}
+            }
+        }
+        let base = match scale {
+            Some(CanaryScale::Replicas(n)) => *n,
+            Some(CanaryScale::Weight(w)) => self.replicas_for_weight(*w),
+            Some(CanaryScale::MatchTrafficWeight) | None => self.replicas_for_weight(weight),
+        };
+        base.max(self.replicas_for_weight(self.weight_in_effect()))
+    }
+
+    fn run_step(&mut self, canary: &str, index: usize, promote: &mut bool) -> StepOutcome {
+        let target = self.canary_target(index);
+        self.targets.insert(canary.to_string(), target);
+        let available = self.available(canary);
+        let actions = self.spec.steps[index].clone();
+        for action in actions {
+            match action {
+                StepAction::SetWeight(weight) => {
+                    if available < target {
+                        return self.await_canary(canary, index, target, available);
+                    }
+                    if !self.route_to(weight) {
+                        self.progress_check(canary);
+                        if self.status.aborted == Some(true) {
+                            return StepOutcome::Wait(self.aborted(canary));
+                        }
+                        self.requeue_in(VERIFY_RECHECK);
+                        return StepOutcome::Wait(RolloutState::ShiftingTraffic {
+                            step: index,
+                            weight,
+                        });
+                    }
+                }
+                StepAction::SetCanaryScale(_) => {
+                    if available < target {
+                        return self.await_canary(canary, index, target, available);
+                    }
+                }
+                StepAction::Pause(duration) => {
+                    if *promote {
+                        *promote = false;
+                        let steps = self.spec.steps.len();
+                        self.record(
+                            UserAction::Promote,
+                            "Promoted",
+                            format!("pause at step {} of {steps} ended by promotion", index + 1),
+                        );
+                        continue;
+                    }
+                    let start = self.status.pause_start_time.unwrap_or(self.now);
+                    if self.status.pause_start_time.is_none() {
+                        let how = duration.map_or("until promoted".to_string(), |d| {
+                            format!("for {}", kulta_api::duration::format_duration(d))
+                        });
+                        self.event(
+                            false,
+                            "Paused",
+                            format!("paused at step {} {how}", index + 1),
+                        );
+                    }
+                    self.status.pause_start_time = Some(start);
+                    match duration {
+                        Some(duration) => {
+                            let until = start
+                                + chrono::Duration::from_std(duration)
+                                    .unwrap_or(chrono::Duration::MAX);
+                            if self.now >= until {
+                                self.eligible_at = until;
+                                continue;
+                            }
+                            self.requeue_at(until);
+                            return StepOutcome::Wait(RolloutState::Paused {
+                                step: index,
+                                until: Some(until),
+                            });
+                        }
+                        None => {
+                            return StepOutcome::Wait(RolloutState::Paused {
+                                step: index,
+                                until: None,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        StepOutcome::Done
+    }
+
+    fn await_canary(
+        &mut self,
+        canary: &str,
+        index: usize,
+        needed: i32,
+        available: i32,
+    ) -> StepOutcome {
+        self.progress_check(canary);
+        if self.status.aborted == Some(true) {
+            return StepOutcome::Wait(self.aborted(canary));
+        }
+        StepOutcome::Wait(RolloutState::AwaitingCanary {
+            step: index,
+            needed,
+            available,
+        })
+    }
+
+    /// Checks the progress deadline while the rollout waits on the canary or the router.
+    fn progress_check(&mut self, canary: &str) {
+        let start = self.status.progress_start_time.unwrap_or(self.now);
+        self.status.progress_start_time = Some(start);
+        let deadline = start
+            + chrono::Duration::from_std(self.spec.progress_deadline)
+                .unwrap_or(chrono::Duration::MAX);
+        if self.now < deadline {
+            self.requeue_at(deadline);
+            return;
+        }
+        self.deadline_exceeded = true;
+        if self.spec.progress_deadline_abort {
+            self.status.aborted = Some(true);
+            let seconds = self.spec.progress_deadline.as_secs();
+            let message = format!(
+                "canary {canary} made no progress in {seconds}s; aborted (progressDeadlineAbort)"
+            );
+            self.abort_reason = Some(("ProgressDeadlineExceeded", message.clone()));
+            self.event(true, "Aborted", message);
+        }
+    }
+
+    fn promoting(&mut self, canary: &str) -> RolloutState {
+        let replicas = self.spec.replicas;
+        self.targets.insert(canary.to_string(), replicas);
+        let available = self.available(canary);
+        if available < replicas {
+            self.progress_check(canary);
+            if self.status.aborted == Some(true) {
+                return self.aborted(canary);
+            }
+            let steps = self.spec.steps.len();
+            return RolloutState::AwaitingCanary {
+                step: steps,
+                needed: replicas,
+                available,
+            };
+        }
+        // The stable Service now selects the canary's pods, which are all available; then the
+        // route sends everything to the stable Service.
+        self.stable_pin = Some(canary.to_string());
+        if !self.observed.stable_service.selects(canary) {
+            return RolloutState::Promoting;
+        }
+        if !self.route_to(0) {
+            self.requeue_in(VERIFY_RECHECK);
+            return RolloutState::Promoting;
+        }
+        let old_stable = self.status.stable_revision.clone().unwrap_or_default();
+        if old_stable != canary {
+            let delay = self.spec.scale_down_delay;
+            if delay.is_zero() {
+                self.targets.remove(&old_stable);
+            } else {
+                let at =
+                    self.now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                self.deadlines.insert(old_stable.clone(), at);
+                let replicas = self
+                    .observed
+                    .replica_set(&old_stable)
+                    .map_or(0, |rs| rs.replicas);
+                self.targets.insert(old_stable.clone(), replicas);
+            }
+        }
+        self.status.stable_revision = Some(canary.to_string());
+        self.status.canary_revision = None;
+        self.status.pause_start_time = None;
+        self.status.progress_start_time = None;
+        self.targets.insert(canary.to_string(), replicas);
+        self.canary_pin = Some(canary.to_string());
+        self.event(
+            false,
+            "RolloutCompleted",
+            format!("revision {canary} is now stable and receives all traffic"),
+        );
+        RolloutState::Healthy
+    }
+
+    /// Turns the targets into changes, settles old ReplicaSets, and builds the status.
+    fn finish(mut self, state: RolloutState) -> Plan {
+        let mut changes = Vec::new();
+        let next_revision = self
+            .observed
+            .replica_sets
+            .iter()
+            .map(|rs| rs.revision)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        for (hash, replicas) in &self.targets {
+            match self.observed.replica_set(hash) {
+                None => changes.push(ReplicaSetChange::Create {
+                    hash: hash.clone(),
+                    replicas: *replicas,
+                    revision: next_revision,
+                }),
+                Some(rs) if rs.replicas != *replicas => changes.push(ReplicaSetChange::Scale {
+                    name: rs.name.clone(),
+                    replicas: *replicas,
+                }),
+                Some(_) => {}
+            }
+        }
+        for (hash, at) in &self.deadlines {
+            if let Some(rs) = self.observed.replica_set(hash) {
+                changes.push(ReplicaSetChange::ScaleDownDeadline {
+                    name: rs.name.clone(),
+                    at: Some(*at),
+                });
+            }
+        }
+        self.settle_old(&mut changes);
+
+        let mut services = Vec::new();
+        let pins = [
+            (
+                self.spec.stable_service.clone(),
+                self.stable_pin.clone(),
+                &self.observed.stable_service,
+            ),
+            (
+                self.spec.canary_service.clone(),
+                self.canary_pin.clone(),
+                &self.observed.canary_service,
+            ),
+        ];
+        for (service, pin, observed) in pins {
+            let Some(hash) = pin else { continue };
+            match observed {
+                ServiceObservation::Missing => {
+                    self.blockers
+                        .push(format!("Service {service} not found; create it"));
+                }
+                current if current.selects(&hash) => {}
+                _ => services.push(ServicePin { service, hash }),
+            }
+        }
+        self.build_status(&state);
+        Plan {
+            state,
+            consume: self.consume,
+            replica_sets: changes,
+            services,
+            route_weight: self.route_weight,
+            route_eligible_at: self.route_weight.map(|_| self.eligible_at),
+            status: self.status,
+            events: self.events,
+            requeue_after: self.requeue,
+        }
+    }
+
+    /// Old revisions: scaled to zero once their deadline passed, deleted beyond the history
+    /// limit (oldest first).
+    fn settle_old(&mut self, changes: &mut Vec<ReplicaSetChange>) {
+        let mut idle = Vec::new();
+        for rs in &self.observed.replica_sets {
+            if self.targets.contains_key(&rs.hash) {
+                continue;
+            }
+            if rs.replicas > 0 {
+                match rs.scale_down_deadline {
+                    Some(at) if at > self.now => {
+                        let after = (at - self.now).to_std().unwrap_or(Duration::ZERO);
+                        self.requeue = Some(
+                            self.requeue.map_or(after, |c| c.min(after))
+                                + Duration::from_millis(50),
+                        );
+                        continue;
+                    }
+                    _ => {
+                        changes.push(ReplicaSetChange::Scale {
+                            name: rs.name.clone(),
+                            replicas: 0,
+                        });
+                        if rs.scale_down_deadline.is_some() {
+                            changes.push(ReplicaSetChange::ScaleDownDeadline {
+                                name: rs.name.clone(),
+                                at: None,
+                            });
+                        }
+                    }
+                }
+            }
+            idle.push(rs);
+        }
+        idle.sort_by_key(|rs| std::cmp::Reverse(rs.revision));
+        for rs in idle.into_iter().skip(self.spec.history_limit) {
+            changes.push(ReplicaSetChange::Delete {
+                name: rs.name.clone(),
+            });
+        }
+    }
+
+    fn build_status(&mut self, state: &RolloutState) {
+        let generation = self.rollout.metadata.generation;
+        let now = self.now;
+        let steps = self.spec.steps.len();
+        let name = self.name().to_string();
+        let status = &mut self.status;
+        status.observed_generation = generation;
+        if let Some(weight) = self.observed.route.weight_in_effect()
+            && status.desired_canary_weight == Some(i32::from(weight))
+        {
+            status.canary_weight = Some(i32::from(weight));
+        }
+        let (replicas, ready, available) = self
+            .observed
+            .replica_sets
+            .iter()
+            .fold((0, 0, 0), |(r, re, a), rs| {
+                (r + rs.current, re + rs.ready, a + rs.available)
+            });
+        status.replicas = replicas;
+        status.ready_replicas = ready;
+        status.available_replicas = available;
+        status.updated_replicas = self
+            .observed
+            .replica_set(&self.spec.template_hash)
+            .map_or(0, |rs| rs.current);
+        status.selector = selector_string(self.rollout);
+
+        let step_text = |step: usize| format!("step {} of {steps}", step + 1);
+        let stable = status.stable_revision.clone().unwrap_or_default();
+        let mut message = match state {
+            RolloutState::InvalidSpec => "invalid spec".to_string(),
+            RolloutState::Deploying => {
+                let available = self
+                    .observed
+                    .replica_set(&stable)
+                    .map_or(0, |rs| rs.available);
+                format!(
+                    "deploying revision {stable}: {available}/{} pods available",
+                    self.spec.replicas
+                )
+            }
+            RolloutState::AwaitingCanary {
+                step,
+                needed,
+                available,
+            } if *step >= steps => {
+                format!(
+                    "promoting: waiting for the canary to have {needed} available pods ({available} now)"
+                )
+            }
+            RolloutState::AwaitingCanary {
+                step,
+                needed,
+                available,
+            } => {
+                format!(
+                    "{}: waiting for the canary to have {needed} available pods ({available} now)",
+                    step_text(*step)
+                )
+            }
+            RolloutState::ShiftingTraffic { step, weight } => {
+                format!(
+                    "{}: waiting for the router to verify canary weight {weight}",
+                    step_text(*step)
+                )
+            }
+            RolloutState::Paused {
+                step,
+                until: Some(until),
+            } => {
+                format!(
+                    "{}: paused until {}",
+                    step_text(*step),
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )
+            }
+            RolloutState::Paused { step, until: None } => format!(
+                "{}: paused until promoted; run: kubectl annotate rollout {name} kulta.io/promote=true",
+                step_text(*step)
+            ),
+            RolloutState::Promoting => {
+                "promoting: moving all traffic to the new revision".to_string()
+            }
+            RolloutState::RoutingToStable { why } => {
+                format!("{why}: moving traffic back to stable before scaling the canary down")
+            }
+            RolloutState::Aborted => format!(
+                "aborted: traffic is on stable revision {stable}; retry with kubectl annotate rollout {name} kulta.io/retry=true, or change the template"
+            ),
+            RolloutState::Healthy => {
+                format!("revision {stable} is stable and receives all traffic")
+            }
+        };
+        match &self.observed.route {
+            RouteObservation::Pending { reason, .. }
+                if self.route_weight.is_some()
+                    || matches!(state, RolloutState::ShiftingTraffic { .. }) =>
+            {
+                message.push_str(&format!(" ({reason})"));
+            }
+            RouteObservation::Failed { reason, .. } => {
+                message.push_str(&format!(" (router error: {reason})"))
+            }
+            _ => {}
+        }
+        for blocker in &self.blockers {
+            message.push_str("; ");
+            message.push_str(blocker);
+        }
+        status.message = Some(message.clone());
+
+        let aborted = matches!(state, RolloutState::Aborted);
+        status.phase = Some(match state {
+            RolloutState::InvalidSpec | RolloutState::Aborted => Phase::Degraded,
+            _ if self.deadline_exceeded => Phase::Degraded,
+            RolloutState::Paused { .. } => Phase::Paused,
+            RolloutState::Healthy => Phase::Healthy,
+            _ => Phase::Progressing,
+        });
+
+        let c = &mut status.conditions;
+        set_condition(
+            c,
+            condition_types::INVALID_SPEC,
+            false,
+            "SpecValid",
+            "",
+            generation,
+            now,
+        );
+        let healthy = matches!(state, RolloutState::Healthy) && self.blockers.is_empty();
+        if healthy {
+            set_condition(
+                c,
+                condition_types::READY,
+                true,
+                "RolloutComplete",
+                &message,
+                generation,
+                now,
+            );
+        } else {
+            let reason = if aborted {
+                "RolloutAborted"
+            } else {
+                "RolloutInProgress"
+            };
+            set_condition(
+                c,
+                condition_types::READY,
+                false,
+                reason,
+                &message,
+                generation,
+                now,
+            );
+        }
+        if self.deadline_exceeded && !aborted {
+            let seconds = self.spec.progress_deadline.as_secs();
+            let text = format!("no progress in {seconds}s: {message}");
+            if !is_true(&self.prev.conditions, condition_types::PROGRESSING)
+                || !self
+                    .prev
+                    .conditions
+                    .iter()
+                    .any(|c| c.reason == "ProgressDeadlineExceeded")
+            {
+                self.events.push(PlannedEvent {
+                    warning: true,
+                    reason: "ProgressDeadlineExceeded",
+                    note: text.clone(),
+                });
+            }
+            set_condition(
+                c,
+                condition_types::PROGRESSING,
+                false,
+                "ProgressDeadlineExceeded",
+                &text,
+                generation,
+                now,
+            );
+        } else if aborted {
+            let text = self
+                .abort_reason
+                .as_ref()
+                .map_or_else(|| message.clone(), |(_, m)| m.clone());
+            let reason = if self
+                .abort_reason
+                .as_ref()
+                .is_some_and(|(r, _)| *r == "ProgressDeadlineExceeded")
+            {
+                "ProgressDeadlineExceeded"
+            } else {
+                "RolloutAborted"
+            };
+            set_condition(
+                c,
+                condition_types::PROGRESSING,
+                false,
+                reason,
+                &text,
+                generation,
+                now,
+            );
+        } else if healthy {
+            set_condition(
+                c,
+                condition_types::PROGRESSING,
+                true,
+                "RolloutComplete",
+                &message,
+                generation,
+                now,
+            );
+        } else {
+            set_condition(
+                c,
+                condition_types::PROGRESSING,
+                true,
+                "RolloutProgressing",
+                &message,
+                generation,
+                now,
+            );
+        }
+        match state {
+            RolloutState::Paused { until: Some(_), .. } => set_condition(
+                c,
+                condition_types::PAUSED,
+                true,
+                "Timed",
+                &message,
+                generation,
+                now,
+            ),
+            RolloutState::Paused { until: None, .. } => set_condition(
+                c,
+                condition_types::PAUSED,
+                true,
+                "Manual",
+                &message,
+                generation,
+                now,
+            ),
+            _ => set_condition(
+                c,
+                condition_types::PAUSED,
+                false,
+                "NotPaused",
+                "",
+                generation,
+                now,
+            ),
+        }
+        let (routed, reason, text) = match (&self.observed.route, self.route_weight) {
+            (_, Some(weight)) => (
+                false,
+                "WeightRequested",
+                format!("canary weight {weight} requested"),
+            ),
+            (RouteObservation::Verified(w), None) => (
+                true,
+                "WeightVerified",
+                format!("canary weight {w} verified by the router"),
+            ),
+            (RouteObservation::Unsupported(w), None) => (
+                true,
+                "VerificationUnsupported",
+                format!("canary weight {w} written; the router cannot verify it"),
+            ),
+            (RouteObservation::Pending { weight, reason }, None) => (
+                false,
+                "VerificationPending",
+                format!("canary weight {weight}: {reason}"),
+            ),
+            (
+                RouteObservation::Failed {
+                    weight,
+                    category,
+                    reason,
+                },
+                None,
+            ) => (
+                false,
+                "RouterError",
+                format!("canary weight {weight}: {category}: {reason}"),
+            ),
+            (RouteObservation::NotRequested, None) => {
+                (false, "NotRequested", "no weight requested yet".to_string())
+            }
+        };
+        set_condition(
+            c,
+            condition_types::TRAFFIC_ROUTED,
+            routed,
+            reason,
+            &text,
+            generation,
+            now,
+        );
+        match (&self.abort_reason, aborted) {
+            (Some((reason, text)), true) => set_condition(
+                c,
+                condition_types::ABORTED,
+                true,
+                reason,
+                text,
+                generation,
+                now,
+            ),
+            (None, true) => {}
+            (_, false) => set_condition(
+                c,
+                condition_types::ABORTED,
+                false,
+                "NotAborted",
+                "",
+                generation,
+                now,
+            ),
+        }
+        if let (Some(before), Some(after)) = (self.prev.canary_weight, status.canary_weight) {
+            if before != after {
+                self.events.push(PlannedEvent {
+                    warning: false,
+                    reason: "TrafficShifted",
+                    note: format!("canary weight {after} verified (was {before})"),
+                });
+            }
+        } else if let (None, Some(after)) = (self.prev.canary_weight, status.canary_weight) {
+            self.events.push(PlannedEvent {
+                warning: false,
+                reason: "TrafficShifted",
+                note: format!("canary weight {after} verified"),
+            });
+        }
+    }
+}
+
+/// The Rollout's selector as a label-selector string, for the scale subresource.
+fn selector_string(rollout: &Rollout) -> Option<String> {
+    let labels = rollout.spec.selector.match_labels.as_ref()?;
+    Some(
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}

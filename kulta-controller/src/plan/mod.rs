@@ -1,0 +1,379 @@
+//! The plan: a pure function from a Rollout, what was observed of the cluster and the current
+//! time to what to do next.
+//!
+//! This is the middle of the reconcile pipeline (observe → **plan** → apply → status). It has no
+//! client and no clock: `now` is an argument, so every transition is tested with plain
+//! `#[test]`s. The result is a [`Plan`]: the named [`RolloutState`] the Rollout is in, the
+//! effects that move it on (ReplicaSets, Service pins, one route weight, annotations to
+//! consume), the status to write and when to look again. [`crate::apply`] carries the effects
+//! out in a safe order.
+//!
+//! # Guarantees
+//! - Traffic never moves to a canary that is not available: a weight is only requested once
+//!   the canary has the pods that weight needs.
+//! - A step advances only after the router verified its weight.
+//! - Traffic first: a canary (aborted, replaced or rolled back) is scaled down only after the
+//!   router verified 0% canary weight.
+
+mod canary;
+mod conditions;
+mod observed;
+
+pub use conditions::{condition_types, set_condition};
+pub use observed::{Observed, ObservedReplicaSet, RouteObservation, ServiceObservation};
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kulta_api::steps::StepAction;
+use kulta_api::validation::FieldError;
+use kulta_api::{ActionRecord, Rollout, RolloutStatus, labels};
+
+/// The state a Rollout is in after planning: the one name for "what we are doing or waiting
+/// for". Logged, shown in status messages, and asserted by tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RolloutState {
+    /// The spec is invalid; nothing is touched until it changes.
+    InvalidSpec,
+    /// The stable revision is being created or scaled up (first deploy, or steady state
+    /// recovering).
+    Deploying,
+    /// Waiting for the canary to have the available pods the current step needs.
+    AwaitingCanary {
+        /// Index of the spec step.
+        step: usize,
+        /// Available canary pods needed.
+        needed: i32,
+        /// Available canary pods now.
+        available: i32,
+    },
+    /// A canary weight was requested and the router has not verified it yet.
+    ShiftingTraffic {
+        /// Index of the spec step.
+        step: usize,
+        /// Requested canary weight.
+        weight: u8,
+    },
+    /// At a pause step; `until` is `None` for a pause that waits for promotion.
+    Paused {
+        /// Index of the spec step.
+        step: usize,
+        /// When the pause ends.
+        until: Option<DateTime<Utc>>,
+    },
+    /// Every step ran: the canary scales to full size and becomes stable.
+    Promoting,
+    /// Traffic goes back to stable before a canary is replaced or rolled back.
+    RoutingToStable {
+        /// Why: "the template changed" or "rollback to the stable template".
+        why: &'static str,
+    },
+    /// The canary was aborted; traffic is on stable. Waits for a retry or a new revision.
+    Aborted,
+    /// The latest revision is stable, available, and carries all traffic.
+    Healthy,
+}
+
+/// A change to one ReplicaSet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplicaSetChange {
+    /// Create the ReplicaSet of revision `hash`.
+    Create {
+        /// Revision hash of the pod template.
+        hash: String,
+        /// Replicas to create it with.
+        replicas: i32,
+        /// Rollout revision number.
+        revision: i64,
+    },
+    /// Set `spec.replicas`.
+    Scale {
+        /// ReplicaSet name.
+        name: String,
+        /// New replica count.
+        replicas: i32,
+    },
+    /// Set (or, with `None`, clear) the scale-down deadline annotation.
+    ScaleDownDeadline {
+        /// ReplicaSet name.
+        name: String,
+        /// When it is scaled to zero.
+        at: Option<DateTime<Utc>>,
+    },
+    /// Delete a ReplicaSet beyond the revision history limit.
+    Delete {
+        /// ReplicaSet name.
+        name: String,
+    },
+}
+
+impl ReplicaSetChange {
+    /// Whether this change can take capacity away (scale-down or delete); these run after the
+    /// route is written.
+    pub fn removes_capacity(&self, observed: &Observed) -> bool {
+        match self {
+            ReplicaSetChange::Create { .. } | ReplicaSetChange::ScaleDownDeadline { .. } => false,
+            ReplicaSetChange::Delete { .. } => true,
+            ReplicaSetChange::Scale { name, replicas } => observed
+                .replica_sets
+                .iter()
+                .find(|rs| &rs.name == name)
+                .is_some_and(|rs| *replicas < rs.replicas),
+        }
+    }
+}
+
+/// Pin a Service's selector to one revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServicePin {
+    /// Service name.
+    pub service: String,
+    /// Revision hash its selector must carry.
+    pub hash: String,
+}
+
+/// A Kubernetes Event the plan wants recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedEvent {
+    /// `Warning` rather than `Normal`.
+    pub warning: bool,
+    /// PascalCase reason.
+    pub reason: &'static str,
+    /// What happened, for a person.
+    pub note: String,
+}
+
+/// A user action read from the Rollout's annotations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserAction {
+    /// `kulta.io/promote=true`: past the current pause (or step).
+    Promote,
+    /// `kulta.io/promote=full`: skip every remaining step.
+    PromoteFull,
+    /// `kulta.io/abort=true`.
+    Abort,
+    /// `kulta.io/retry=true`.
+    Retry,
+}
+
+/// An annotation to remove from the Rollout because its action was consumed. `value` is the
+/// value read, so the removal is conditional on it (a person may have changed it since).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumedAnnotation {
+    /// Annotation key.
+    pub key: String,
+    /// Value that was read and acted on.
+    pub value: String,
+}
+
+/// Everything one reconcile should do, in data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Where the Rollout stands.
+    pub state: RolloutState,
+    /// Annotations to remove (consumed user actions). Applied first, so that an action is never
+    /// applied twice.
+    pub consume: Vec<ConsumedAnnotation>,
+    /// ReplicaSet changes.
+    pub replica_sets: Vec<ReplicaSetChange>,
+    /// Service selector pins.
+    pub services: Vec<ServicePin>,
+    /// Canary weight to ask the router for.
+    pub route_weight: Option<u8>,
+    /// When the step that asks for `route_weight` became eligible: the end of a timed pause, or
+    /// now (a promotion, or the canary becoming available, seen in this reconcile).
+    pub route_eligible_at: Option<DateTime<Utc>>,
+    /// The status to write (written only when it differs from the current one).
+    pub status: RolloutStatus,
+    /// Events to record.
+    pub events: Vec<PlannedEvent>,
+    /// When to reconcile again even if nothing changes.
+    pub requeue_after: Option<Duration>,
+}
+
+impl Plan {
+    /// Whether the plan changes nothing in the cluster besides, possibly, status.
+    pub fn is_quiet(&self) -> bool {
+        self.consume.is_empty()
+            && self.replica_sets.is_empty()
+            && self.services.is_empty()
+            && self.route_weight.is_none()
+    }
+}
+
+/// Reads the user actions present on the Rollout, in the order they are applied, with the
+/// annotations to consume. Values that are not understood are consumed too and reported.
+pub fn read_actions(
+    rollout: &Rollout,
+) -> (Vec<UserAction>, Vec<ConsumedAnnotation>, Vec<PlannedEvent>) {
+    let mut actions = Vec::new();
+    let mut consumed = Vec::new();
+    let mut events = Vec::new();
+    let Some(annotations) = rollout.metadata.annotations.as_ref() else {
+        return (actions, consumed, events);
+    };
+    let known: [(&str, &[(&str, UserAction)]); 3] = [
+        (
+            labels::PROMOTE_ANNOTATION,
+            &[
+                (labels::PROMOTE_STEP, UserAction::Promote),
+                (labels::PROMOTE_FULL, UserAction::PromoteFull),
+            ],
+        ),
+        (labels::ABORT_ANNOTATION, &[("true", UserAction::Abort)]),
+        (labels::RETRY_ANNOTATION, &[("true", UserAction::Retry)]),
+    ];
+    for (key, values) in known {
+        let Some(value) = annotations.get(key) else {
+            continue;
+        };
+        consumed.push(ConsumedAnnotation {
+            key: key.to_string(),
+            value: value.clone(),
+        });
+        match values.iter().find(|(v, _)| *v == value.as_str()) {
+            Some((_, action)) => actions.push(*action),
+            None => {
+                let expected: Vec<&str> = values.iter().map(|(v, _)| *v).collect();
+                events.push(PlannedEvent {
+                    warning: true,
+                    reason: "ActionIgnored",
+                    note: format!(
+                        "{key}={value} is not understood; use {}",
+                        expected.join(" or ")
+                    ),
+                })
+            }
+        }
+    }
+    // Abort before promote: when both are set, stopping wins.
+    actions.sort_by_key(|a| match a {
+        UserAction::Abort => 0,
+        UserAction::Retry => 1,
+        UserAction::Promote | UserAction::PromoteFull => 2,
+    });
+    (actions, consumed, events)
+}
+
+/// Plans one reconcile of `rollout`. Pure: same inputs, same plan.
+pub fn plan(rollout: &Rollout, observed: &Observed, now: DateTime<Utc>) -> Plan {
+    match kulta_api::validation::validate(rollout) {
+        Err(errors) => invalid_spec_plan(rollout, &errors, now),
+        Ok(()) => match canary::Spec::read(rollout) {
+            Ok(spec) => canary::plan_valid(rollout, &spec, observed, now),
+            Err(error) => invalid_spec_plan(rollout, &[error], now),
+        },
+    }
+}
+
+pub(crate) fn invalid_spec_plan(
+    rollout: &Rollout,
+    errors: &[FieldError],
+    now: DateTime<Utc>,
+) -> Plan {
+    let prev = rollout.status.clone().unwrap_or_default();
+    let generation = rollout.metadata.generation;
+    let mut status = prev.clone();
+    let message = errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    status.observed_generation = generation;
+    status.phase = Some(kulta_api::Phase::Degraded);
+    status.message = Some(format!("invalid spec: {message}"));
+    let c = &mut status.conditions;
+    set_condition(
+        c,
+        condition_types::INVALID_SPEC,
+        true,
+        "InvalidSpec",
+        &message,
+        generation,
+        now,
+    );
+    set_condition(
+        c,
+        condition_types::READY,
+        false,
+        "InvalidSpec",
+        "fix the spec; nothing is rolled out until then",
+        generation,
+        now,
+    );
+    set_condition(
+        c,
+        condition_types::PROGRESSING,
+        false,
+        "InvalidSpec",
+        "fix the spec; nothing is rolled out until then",
+        generation,
+        now,
+    );
+    let newly_invalid = prev.message != status.message;
+    let events = if newly_invalid {
+        vec![PlannedEvent {
+            warning: true,
+            reason: "InvalidSpec",
+            note: truncate(&message, 1000),
+        }]
+    } else {
+        Vec::new()
+    };
+    Plan {
+        state: RolloutState::InvalidSpec,
+        consume: Vec::new(),
+        replica_sets: Vec::new(),
+        services: Vec::new(),
+        route_weight: None,
+        route_eligible_at: None,
+        status,
+        events,
+        requeue_after: None,
+    }
+}
+
+/// Records a consumed action in status.
+fn action_record(
+    consumed: &ConsumedAnnotation,
+    now: DateTime<Utc>,
+    step: Option<i32>,
+) -> ActionRecord {
+    ActionRecord {
+        annotation: consumed.key.clone(),
+        value: consumed.value.clone(),
+        time: now,
+        step_index: step,
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary (Event notes are limited to 1 KiB).
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Short description of a step for messages, events and the sandbox timeline.
+pub fn describe_actions(actions: &[StepAction]) -> String {
+    actions
+        .iter()
+        .map(|a| match a {
+            StepAction::SetWeight(w) => format!("setWeight {w}"),
+            StepAction::Pause(Some(d)) => {
+                format!("pause {}", kulta_api::duration::format_duration(*d))
+            }
+            StepAction::Pause(None) => "pause until promoted".to_string(),
+            StepAction::SetCanaryScale(scale) => format!("setCanaryScale {scale:?}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", then ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,902 @@
+//! Table tests of every transition, and a property test over random worlds.
+
+use chrono::{DateTime, TimeZone, Utc};
+use kulta_api::steps::{pause, set_weight, set_weight_then_pause};
+use kulta_api::testing::RolloutBuilder;
+use kulta_api::{Phase, Rollout, labels};
+
+use super::*;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+/// A small simulated cluster: ReplicaSets, Service pins and a route, changed only by applying
+/// plans and by the test's own hand (pods becoming available, the gateway accepting).
+struct World {
+    rollout: Rollout,
+    replica_sets: Vec<ObservedReplicaSet>,
+    stable_service: Option<String>,
+    canary_service: Option<String>,
+    route_weight: Option<u8>,
+    route_accepted: bool,
+    now: DateTime<Utc>,
+    last: Option<Plan>,
+}
+
+impl World {
+    fn new(rollout: Rollout) -> Self {
+        World {
+            rollout,
+            replica_sets: Vec::new(),
+            stable_service: None,
+            canary_service: None,
+            route_weight: None,
+            route_accepted: false,
+            now: t0(),
+            last: None,
+        }
+    }
+
+    fn status(&self) -> RolloutStatus {
+        self.rollout.status.clone().unwrap_or_default()
+    }
+
+    fn observed(&self) -> Observed {
+        let requested = self
+            .status()
+            .desired_canary_weight
+            .and_then(|w| u8::try_from(w).ok());
+        let route = match requested {
+            None => RouteObservation::NotRequested,
+            Some(w) if self.route_weight == Some(w) && self.route_accepted => {
+                RouteObservation::Verified(w)
+            }
+            Some(w) => RouteObservation::Pending {
+                weight: w,
+                reason: "parent has not accepted the route".into(),
+            },
+        };
+        Observed {
+            replica_sets: self.replica_sets.clone(),
+            stable_service: ServiceObservation::Selects(self.stable_service.clone()),
+            canary_service: ServiceObservation::Selects(self.canary_service.clone()),
+            route,
+        }
+    }
+
+    fn plan(&self) -> Plan {
+        plan(&self.rollout, &self.observed(), self.now)
+    }
+
+    /// Plans and applies one reconcile.
+    fn step(&mut self) -> Plan {
+        let plan = self.plan();
+        self.apply(&plan);
+        self.last = Some(plan.clone());
+        plan
+    }
+
+    fn apply(&mut self, plan: &Plan) {
+        for consumed in &plan.consume {
+            if let Some(annotations) = self.rollout.metadata.annotations.as_mut() {
+                annotations.remove(&consumed.key);
+            }
+        }
+        let name = self.rollout.metadata.name.clone().unwrap_or_default();
+        for change in &plan.replica_sets {
+            match change {
+                ReplicaSetChange::Create {
+                    hash,
+                    replicas,
+                    revision,
+                } => self.replica_sets.push(ObservedReplicaSet {
+                    name: format!("{name}-{hash}"),
+                    hash: hash.clone(),
+                    replicas: *replicas,
+                    current: 0,
+                    ready: 0,
+                    available: 0,
+                    revision: *revision,
+                    scale_down_deadline: None,
+                }),
+                ReplicaSetChange::Scale { name, replicas } => {
+                    let rs = self
+                        .replica_sets
+                        .iter_mut()
+                        .find(|rs| &rs.name == name)
+                        .expect("scaled rs exists");
+                    rs.replicas = *replicas;
+                    rs.available = rs.available.min(*replicas);
+                    rs.ready = rs.ready.min(*replicas);
+                    rs.current = rs.current.min(*replicas);
+                }
+                ReplicaSetChange::ScaleDownDeadline { name, at } => {
+                    let rs = self
+                        .replica_sets
+                        .iter_mut()
+                        .find(|rs| &rs.name == name)
+                        .expect("annotated rs exists");
+                    rs.scale_down_deadline = *at;
+                }
+                ReplicaSetChange::Delete { name } => {
+                    self.replica_sets.retain(|rs| &rs.name != name)
+                }
+            }
+        }
+        let canary = self
+            .rollout
+            .spec
+            .strategy
+            .canary
+            .clone()
+            .expect("canary strategy");
+        for pin in &plan.services {
+            if pin.service == canary.stable_service {
+                self.stable_service = Some(pin.hash.clone());
+            } else if pin.service == canary.canary_service {
+                self.canary_service = Some(pin.hash.clone());
+            }
+        }
+        if let Some(weight) = plan.route_weight
+            && self.route_weight != Some(weight)
+        {
+            self.route_weight = Some(weight);
+            self.route_accepted = false;
+        }
+        self.rollout.status = Some(plan.status.clone());
+    }
+
+    fn make_available(&mut self) {
+        for rs in &mut self.replica_sets {
+            rs.current = rs.replicas;
+            rs.ready = rs.replicas;
+            rs.available = rs.replicas;
+        }
+    }
+
+    fn accept_route(&mut self) {
+        self.route_accepted = true;
+    }
+
+    /// Reconciles with pods and the gateway keeping up, until nothing changes any more.
+    fn settle(&mut self) -> Plan {
+        for _ in 0..50 {
+            self.step();
+            self.make_available();
+            self.accept_route();
+            let again = self.plan();
+            if again.is_quiet() && again.status == self.status() {
+                return again;
+            }
+        }
+        panic!("did not settle: {:?}", self.plan().state);
+    }
+
+    fn set_image(&mut self, image: &str) {
+        self.rollout
+            .spec
+            .template
+            .spec
+            .as_mut()
+            .expect("pod spec")
+            .containers[0]
+            .image = Some(image.to_string());
+        self.rollout.metadata.generation = Some(self.rollout.metadata.generation.unwrap_or(1) + 1);
+    }
+
+    fn annotate(&mut self, key: &str, value: &str) {
+        self.rollout
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(key.to_string(), value.to_string());
+    }
+
+    fn advance(&mut self, seconds: i64) {
+        self.now += chrono::Duration::seconds(seconds);
+    }
+
+    fn hash(&self) -> String {
+        kulta_api::hash::revision_hash(&self.rollout.spec.template)
+    }
+
+    fn replicas_of(&self, hash: &str) -> i32 {
+        self.replica_sets
+            .iter()
+            .find(|rs| rs.hash == hash)
+            .map_or(0, |rs| rs.replicas)
+    }
+
+    fn condition(&self, type_: &str) -> (String, String) {
+        let status = self.status();
+        let c = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .expect("condition present");
+        (c.status.clone(), c.reason.clone())
+    }
+}
+
+/// The original README's steps: 20% → 5m → 50% → until promoted → 100%.
+fn readme_rollout() -> Rollout {
+    RolloutBuilder::new("my-app")
+        .replicas(3)
+        .steps([
+            set_weight_then_pause(20, Some("5m")),
+            set_weight_then_pause(50, None),
+            set_weight(100),
+        ])
+        .generation(1)
+        .uid("uid-1")
+        .build()
+}
+
+fn deployed(rollout: Rollout) -> World {
+    let mut world = World::new(rollout);
+    world.settle();
+    world
+}
+
+#[test]
+fn first_deploy_creates_stable_at_full_scale_with_all_traffic_and_no_steps() {
+    let mut world = World::new(readme_rollout());
+    let plan = world.step();
+    let hash = world.hash();
+    assert_eq!(plan.state, RolloutState::Deploying);
+    assert_eq!(
+        plan.replica_sets,
+        vec![ReplicaSetChange::Create {
+            hash: hash.clone(),
+            replicas: 3,
+            revision: 1
+        }]
+    );
+    assert_eq!(plan.route_weight, Some(0));
+    assert!(plan.services.iter().all(|pin| pin.hash == hash));
+    assert_eq!(plan.services.len(), 2);
+    assert_eq!(plan.status.stable_revision.as_deref(), Some(hash.as_str()));
+    assert_eq!(
+        plan.status.current_step_index,
+        Some(3),
+        "no steps run on a first deploy"
+    );
+    assert!(plan.events.iter().any(|e| e.reason == "RevisionDeployed"));
+
+    let settled = world.settle();
+    assert_eq!(settled.state, RolloutState::Healthy);
+    assert_eq!(world.status().phase, Some(Phase::Healthy));
+    assert_eq!(
+        world.condition(condition_types::READY),
+        ("True".into(), "RolloutComplete".into())
+    );
+    assert_eq!(world.status().canary_weight, Some(0));
+}
+
+#[test]
+fn a_settled_rollout_plans_nothing_and_keeps_its_status() {
+    let world = deployed(readme_rollout());
+    let plan = world.plan();
+    assert!(plan.is_quiet());
+    assert_eq!(plan.status, world.status());
+    assert!(
+        plan.events.is_empty(),
+        "no events for an unchanged world: {:?}",
+        plan.events
+    );
+}
+
+#[test]
+fn canary_walks_the_readme_steps_gated_on_availability_and_verification() {
+    let mut world = deployed(readme_rollout());
+    let stable = world.hash();
+    world.set_image("nginx:1.26");
+    let canary = world.hash();
+
+    // New revision: canary created with what 20% of 3 needs, no traffic yet.
+    let plan = world.step();
+    assert_eq!(
+        plan.replica_sets,
+        vec![ReplicaSetChange::Create {
+            hash: canary.clone(),
+            replicas: 1,
+            revision: 2
+        }]
+    );
+    assert_eq!(plan.route_weight, None);
+    assert_eq!(
+        plan.state,
+        RolloutState::AwaitingCanary {
+            step: 0,
+            needed: 1,
+            available: 0
+        }
+    );
+    assert_eq!(
+        plan.services,
+        vec![ServicePin {
+            service: "my-app-canary".into(),
+            hash: canary.clone()
+        }]
+    );
+    assert!(plan.events.iter().any(|e| e.reason == "CanaryStarted"));
+
+    // Still not available: nothing moves, however often we look.
+    assert_eq!(world.step().route_weight, None);
+
+    // Available: ask for 20%.
+    world.make_available();
+    let plan = world.step();
+    assert_eq!(plan.route_weight, Some(20));
+    assert_eq!(
+        plan.state,
+        RolloutState::ShiftingTraffic {
+            step: 0,
+            weight: 20
+        }
+    );
+    assert_eq!(
+        world.condition(condition_types::TRAFFIC_ROUTED).1,
+        "WeightRequested"
+    );
+
+    // Not verified yet: the step does not advance and the pause does not start.
+    let plan = world.step();
+    assert_eq!(
+        plan.state,
+        RolloutState::ShiftingTraffic {
+            step: 0,
+            weight: 20
+        }
+    );
+    assert_eq!(plan.status.pause_start_time, None);
+
+    // Verified: the timed pause starts now.
+    world.accept_route();
+    let plan = world.step();
+    let until = world.now + chrono::Duration::minutes(5);
+    assert_eq!(
+        plan.state,
+        RolloutState::Paused {
+            step: 0,
+            until: Some(until)
+        }
+    );
+    assert_eq!(plan.status.pause_start_time, Some(world.now));
+    assert_eq!(plan.status.canary_weight, Some(20));
+    assert_eq!(plan.status.phase, Some(Phase::Paused));
+    assert_eq!(
+        world.condition(condition_types::PAUSED),
+        ("True".into(), "Timed".into())
+    );
+    let requeue = plan.requeue_after.expect("requeue at pause expiry");
+    assert!(
+        requeue >= Duration::from_secs(300) && requeue < Duration::from_secs(302),
+        "{requeue:?}"
+    );
+
+    // Before expiry nothing changes.
+    world.advance(299);
+    assert!(world.step().is_quiet());
+
+    // Expiry: step 2 scales the canary to 2 pods first.
+    world.advance(1);
+    let plan = world.step();
+    assert_eq!(plan.status.current_step_index, Some(1));
+    assert_eq!(
+        plan.state,
+        RolloutState::AwaitingCanary {
+            step: 1,
+            needed: 2,
+            available: 1
+        }
+    );
+    assert_eq!(
+        plan.route_weight, None,
+        "no weight before the pods it needs"
+    );
+    assert!(plan.events.iter().any(|e| e.reason == "StepCompleted"));
+    world.make_available();
+    assert_eq!(world.step().route_weight, Some(50));
+    world.accept_route();
+    let plan = world.step();
+    assert_eq!(
+        plan.state,
+        RolloutState::Paused {
+            step: 1,
+            until: None
+        }
+    );
+    assert_eq!(
+        world.condition(condition_types::PAUSED),
+        ("True".into(), "Manual".into())
+    );
+    assert!(
+        plan.status
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("kulta.io/promote=true")
+    );
+
+    // An indefinite pause waits, whatever the time.
+    world.advance(86_400);
+    assert!(world.step().is_quiet());
+
+    // Promote: consumed once, recorded, and the last step asks for full canary scale.
+    world.annotate(labels::PROMOTE_ANNOTATION, "true");
+    let plan = world.step();
+    assert_eq!(
+        plan.consume,
+        vec![ConsumedAnnotation {
+            key: labels::PROMOTE_ANNOTATION.into(),
+            value: "true".into()
+        }]
+    );
+    assert_eq!(
+        plan.status.last_action.as_ref().map(|a| a.value.as_str()),
+        Some("true")
+    );
+    assert!(plan.events.iter().any(|e| e.reason == "Promoted"));
+    assert_eq!(
+        plan.state,
+        RolloutState::AwaitingCanary {
+            step: 2,
+            needed: 3,
+            available: 2
+        }
+    );
+    world.make_available();
+    assert_eq!(world.step().route_weight, Some(100));
+    world.accept_route();
+
+    // All steps ran: the stable Service moves to the canary's pods, then all traffic to stable.
+    let plan = world.step();
+    assert_eq!(plan.state, RolloutState::Promoting);
+    assert_eq!(
+        plan.services,
+        vec![ServicePin {
+            service: "my-app-stable".into(),
+            hash: canary.clone()
+        }]
+    );
+    let plan = world.step();
+    assert_eq!(plan.route_weight, Some(0));
+    world.accept_route();
+    let plan = world.step();
+    assert_eq!(plan.state, RolloutState::Healthy);
+    assert_eq!(
+        plan.status.stable_revision.as_deref(),
+        Some(canary.as_str())
+    );
+    assert_eq!(plan.status.canary_revision, None);
+    assert!(plan.events.iter().any(|e| e.reason == "RolloutCompleted"));
+    // The old stable keeps its pods for the scale-down delay (default 30s)...
+    let deadline = world.now + chrono::Duration::seconds(30);
+    assert!(
+        plan.replica_sets
+            .contains(&ReplicaSetChange::ScaleDownDeadline {
+                name: format!("my-app-{stable}"),
+                at: Some(deadline)
+            })
+    );
+    assert_eq!(world.replicas_of(&stable), 3);
+    world.advance(10);
+    assert_eq!(world.step().replica_sets, vec![]);
+    // ...and is scaled to zero after it.
+    world.advance(21);
+    let plan = world.step();
+    assert!(plan.replica_sets.contains(&ReplicaSetChange::Scale {
+        name: format!("my-app-{stable}"),
+        replicas: 0
+    }));
+    assert_eq!(world.status().phase, Some(Phase::Healthy));
+    assert_eq!(world.condition(condition_types::READY).0, "True");
+}
+
+#[test]
+fn promote_full_skips_every_remaining_step() {
+    let mut world = deployed(readme_rollout());
+    world.set_image("nginx:1.26");
+    world.step();
+    world.make_available();
+    world.step();
+    world.accept_route();
+    world.step(); // paused at step 0
+    world.annotate(labels::PROMOTE_ANNOTATION, "full");
+    let plan = world.step();
+    assert_eq!(plan.status.current_step_index, Some(3));
+    assert_eq!(
+        plan.state,
+        RolloutState::AwaitingCanary {
+            step: 3,
+            needed: 3,
+            available: 1
+        }
+    );
+    assert!(plan.events.iter().any(|e| e.reason == "PromotedFull"));
+    let settled = world.settle();
+    assert_eq!(settled.state, RolloutState::Healthy);
+    assert_eq!(world.status().stable_revision, Some(world.hash()));
+}
+
+/// Reaches the indefinite pause at 50%.
+fn at_fifty(world: &mut World) {
+    world.set_image("nginx:1.26");
+    for _ in 0..20 {
+        world.step();
+        world.make_available();
+        world.accept_route();
+        if world.status().pause_start_time.is_some() && world.status().current_step_index == Some(0)
+        {
+            world.advance(301);
+        }
+        if matches!(world.plan().state, RolloutState::Paused { step: 1, .. }) {
+            world.step();
+            return;
+        }
+    }
+    panic!("never reached the 50% pause");
+}
+
+#[test]
+fn abort_routes_to_stable_and_verifies_before_scaling_the_canary_down() {
+    let mut world = deployed(readme_rollout());
+    at_fifty(&mut world);
+    let canary = world.hash();
+    assert_eq!(world.replicas_of(&canary), 2);
+    world.annotate(labels::ABORT_ANNOTATION, "true");
+    let plan = world.step();
+    assert_eq!(plan.state, RolloutState::Aborted);
+    assert_eq!(plan.route_weight, Some(0));
+    assert!(
+        plan.replica_sets.is_empty(),
+        "no scale-down before traffic is verified on stable: {:?}",
+        plan.replica_sets
+    );
+    assert_eq!(plan.status.phase, Some(Phase::Degraded));
+    assert!(plan.events.iter().any(|e| e.reason == "Aborted"));
+    // Route written but not verified yet: still no scale-down.
+    let plan = world.step();
+    assert!(plan.replica_sets.is_empty());
+    world.accept_route();
+    let plan = world.step();
+    assert_eq!(
+        plan.replica_sets,
+        vec![ReplicaSetChange::Scale {
+            name: format!("my-app-{canary}"),
+            replicas: 0
+        }]
+    );
+    assert_eq!(
+        world.condition(condition_types::ABORTED),
+        ("True".into(), "AbortedByUser".into())
+    );
+    assert_eq!(world.condition(condition_types::READY).0, "False");
+    assert!(world.step().is_quiet(), "an aborted rollout waits");
+
+    // Retry starts again from step 0.
+    world.annotate(labels::RETRY_ANNOTATION, "true");
+    let plan = world.step();
+    assert_eq!(plan.status.current_step_index, Some(0));
+    assert_eq!(plan.status.aborted, None);
+    assert!(plan.events.iter().any(|e| e.reason == "Retried"));
+    assert_eq!(
+        plan.state,
+        RolloutState::AwaitingCanary {
+            step: 0,
+            needed: 1,
+            available: 0
+        }
+    );
+    assert_eq!(world.condition(condition_types::ABORTED).0, "False");
+}
+
+#[test]
+fn template_change_mid_rollout_moves_traffic_off_the_old_canary_first() {
+    let mut world = deployed(readme_rollout());
+    at_fifty(&mut world);
+    let old_canary = world.hash();
+    world.set_image("nginx:1.27");
+    let new_canary = world.hash();
+    let plan = world.step();
+    assert_eq!(
+        plan.state,
+        RolloutState::RoutingToStable {
+            why: "the template changed"
+        }
+    );
+    assert_eq!(plan.route_weight, Some(0));
+    assert!(plan.replica_sets.is_empty(), "{:?}", plan.replica_sets);
+    assert!(
+        plan.services.is_empty(),
+        "the canary Service keeps the old canary until traffic is off it"
+    );
+    world.accept_route();
+    let plan = world.step();
+    assert!(plan.replica_sets.contains(&ReplicaSetChange::Scale {
+        name: format!("my-app-{old_canary}"),
+        replicas: 0
+    }));
+    assert!(
+        plan.replica_sets
+            .iter()
+            .any(|c| matches!(c, ReplicaSetChange::Create { hash, .. } if *hash == new_canary))
+    );
+    assert_eq!(
+        plan.status.canary_revision.as_deref(),
+        Some(new_canary.as_str())
+    );
+    assert_eq!(plan.status.current_step_index, Some(0));
+    assert!(plan.events.iter().any(|e| e.reason == "CanaryReplaced"));
+}
+
+#[test]
+fn changing_back_to_the_stable_template_is_a_fast_rollback_without_steps() {
+    let mut world = deployed(readme_rollout());
+    let stable = world.hash();
+    at_fifty(&mut world);
+    let canary = world.hash();
+    world.set_image("nginx:1.25");
+    assert_eq!(world.hash(), stable);
+    let plan = world.step();
+    assert_eq!(
+        plan.state,
+        RolloutState::RoutingToStable {
+            why: "rollback to the stable template"
+        }
+    );
+    assert_eq!(plan.route_weight, Some(0));
+    assert!(plan.replica_sets.is_empty());
+    world.accept_route();
+    let plan = world.step();
+    assert_eq!(
+        plan.replica_sets,
+        vec![ReplicaSetChange::Scale {
+            name: format!("my-app-{canary}"),
+            replicas: 0
+        }]
+    );
+    assert!(plan.events.iter().any(|e| e.reason == "RolledBack"));
+    let settled = world.settle();
+    assert_eq!(settled.state, RolloutState::Healthy);
+    assert_eq!(world.canary_service.as_deref(), Some(stable.as_str()));
+}
+
+#[test]
+fn progress_deadline_reports_and_aborts_when_asked() {
+    let rollout = RolloutBuilder::new("app")
+        .replicas(2)
+        .steps([set_weight(50), pause(Some("1m"))])
+        .progress_deadline_seconds(60)
+        .generation(1)
+        .uid("uid-2")
+        .build();
+    let mut world = deployed(rollout.clone());
+    world.set_image("bad:1");
+    let plan = world.step();
+    assert!(matches!(plan.state, RolloutState::AwaitingCanary { .. }));
+    assert!(
+        plan.requeue_after
+            .is_some_and(|r| r <= Duration::from_secs(61))
+    );
+    world.advance(61);
+    let plan = world.step();
+    assert_eq!(plan.status.phase, Some(Phase::Degraded));
+    assert_eq!(
+        world.condition(condition_types::PROGRESSING),
+        ("False".into(), "ProgressDeadlineExceeded".into())
+    );
+    assert!(
+        plan.events
+            .iter()
+            .any(|e| e.reason == "ProgressDeadlineExceeded")
+    );
+    assert_eq!(
+        plan.route_weight, None,
+        "no traffic to a canary that is not available"
+    );
+
+    let mut world = deployed(
+        RolloutBuilder::new("app")
+            .replicas(2)
+            .steps([set_weight(50)])
+            .progress_deadline_seconds(60)
+            .progress_deadline_abort(true)
+            .generation(1)
+            .uid("uid-3")
+            .build(),
+    );
+    world.set_image("bad:1");
+    world.step();
+    world.advance(61);
+    let plan = world.step();
+    assert_eq!(plan.state, RolloutState::Aborted);
+    assert_eq!(
+        world.condition(condition_types::ABORTED),
+        ("True".into(), "ProgressDeadlineExceeded".into())
+    );
+}
+
+#[test]
+fn invalid_spec_touches_nothing_and_says_why() {
+    let mut rollout = readme_rollout();
+    rollout.spec.strategy.canary.as_mut().expect("canary").steps[0].set_weight = Some(150);
+    let plan = plan(&rollout, &World::new(rollout.clone()).observed(), t0());
+    assert_eq!(plan.state, RolloutState::InvalidSpec);
+    assert!(plan.is_quiet());
+    assert_eq!(plan.requeue_after, None);
+    assert_eq!(plan.status.phase, Some(Phase::Degraded));
+    let condition = plan
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == condition_types::INVALID_SPEC)
+        .expect("InvalidSpec");
+    assert_eq!(condition.status, "True");
+    assert!(
+        condition
+            .message
+            .contains("spec.strategy.canary.steps[0].setWeight"),
+        "{}",
+        condition.message
+    );
+}
+
+#[test]
+fn old_revisions_beyond_the_history_limit_are_deleted_oldest_first() {
+    let rollout = RolloutBuilder::new("app")
+        .replicas(1)
+        .revision_history_limit(1)
+        .scale_down_delay_seconds(0)
+        .generation(1)
+        .uid("u")
+        .build();
+    let mut world = deployed(rollout);
+    let mut hashes = vec![world.hash()];
+    for image in ["nginx:2", "nginx:3", "nginx:4"] {
+        world.set_image(image);
+        world.settle();
+        hashes.push(world.hash());
+    }
+    let names: Vec<&str> = world
+        .replica_sets
+        .iter()
+        .map(|rs| rs.hash.as_str())
+        .collect();
+    assert_eq!(names.len(), 2, "stable + 1 of history: {names:?}");
+    assert!(names.contains(&hashes[3].as_str()) && names.contains(&hashes[2].as_str()));
+}
+
+#[test]
+fn unknown_action_values_are_consumed_and_reported() {
+    let mut world = deployed(readme_rollout());
+    world.annotate(labels::PROMOTE_ANNOTATION, "yes");
+    let plan = world.step();
+    assert_eq!(plan.consume.len(), 1);
+    assert!(
+        plan.events
+            .iter()
+            .any(|e| e.reason == "ActionIgnored" && e.warning)
+    );
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Event {
+        Reconcile,
+        PodsUp(u8),
+        GatewayAccepts,
+        Promote,
+        PromoteFull,
+        Abort,
+        Retry,
+        NewImage(u8),
+        Wait(u16),
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            6 => Just(Event::Reconcile),
+            3 => (1u8..4).prop_map(Event::PodsUp),
+            3 => Just(Event::GatewayAccepts),
+            1 => Just(Event::Promote),
+            1 => Just(Event::PromoteFull),
+            1 => Just(Event::Abort),
+            1 => Just(Event::Retry),
+            1 => (0u8..3).prop_map(Event::NewImage),
+            2 => (1u16..400).prop_map(Event::Wait),
+        ]
+    }
+
+    fn needed(replicas: i32, weight: u8) -> i32 {
+        (replicas * i32::from(weight) + 99) / 100
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// The canary weight never rises while the canary lacks the pods it needs, and no pod
+        /// serving routed traffic is taken away: aborts, replacements and rollbacks route to
+        /// stable (verified) before any scale-down.
+        #[test]
+        fn traffic_only_reaches_available_pods(events in proptest::collection::vec(event(), 1..120)) {
+            let rollout = RolloutBuilder::new("app")
+                .replicas(4)
+                .steps([set_weight(25), pause(Some("2m")), set_weight_then_pause(60, None), set_weight(100)])
+                .generation(1)
+                .uid("uid-p")
+                .build();
+            let mut world = deployed(rollout);
+            for event in events {
+                match event {
+                    Event::Reconcile => {
+                        let plan = world.plan();
+                        let weight_now = if world.route_accepted { world.route_weight.unwrap_or(0) } else { world.route_weight.unwrap_or(0).max(world.status().canary_weight.unwrap_or(0) as u8) };
+                        let canary_pods = |world: &World, hash: &Option<String>| hash.as_ref().map_or(0, |h| world.replica_sets.iter().find(|rs| &rs.hash == h).map_or(0, |rs| rs.available));
+                        // Which revision the canary Service selects once pins are applied.
+                        let canary_selects = plan.services.iter().find(|p| p.service == "app-canary").map(|p| p.hash.clone()).or(world.canary_service.clone());
+                        if let Some(w) = plan.route_weight
+                            && w > weight_now
+                        {
+                            prop_assert!(canary_pods(&world, &canary_selects) >= needed(4, w),
+                                "weight {} requested with {} available canary pods", w, canary_pods(&world, &canary_selects));
+                        }
+                        for change in &plan.replica_sets {
+                            if let ReplicaSetChange::Scale { name, replicas } = change {
+                                let rs = world.replica_sets.iter().find(|rs| &rs.name == name).expect("rs");
+                                if *replicas < rs.replicas && Some(&rs.hash) == canary_selects.as_ref() {
+                                    let routed = world.route_weight.unwrap_or(0);
+                                    prop_assert!(*replicas >= needed(4, routed) || (routed == 0 && world.route_accepted),
+                                        "canary scaled to {} while the route sends it {}%", replicas, routed);
+                                }
+                                let stable_selects = plan.services.iter().find(|p| p.service == "app-stable").map(|p| p.hash.clone()).or(world.stable_service.clone());
+                                if *replicas < rs.replicas && Some(&rs.hash) == stable_selects.as_ref() {
+                                    prop_assert!(false, "stable Service's revision {} scaled down to {}", rs.hash, replicas);
+                                }
+                            }
+                        }
+                        world.apply(&plan);
+                    }
+                    Event::PodsUp(n) => {
+                        for rs in &mut world.replica_sets {
+                            rs.available = (rs.available + i32::from(n)).min(rs.replicas);
+                            rs.ready = rs.available;
+                            rs.current = rs.replicas;
+                        }
+                    }
+                    Event::GatewayAccepts => world.accept_route(),
+                    Event::Promote => world.annotate(labels::PROMOTE_ANNOTATION, "true"),
+                    Event::PromoteFull => world.annotate(labels::PROMOTE_ANNOTATION, "full"),
+                    Event::Abort => world.annotate(labels::ABORT_ANNOTATION, "true"),
+                    Event::Retry => world.annotate(labels::RETRY_ANNOTATION, "true"),
+                    Event::NewImage(i) => world.set_image(&format!("nginx:{}", 30 + i)),
+                    Event::Wait(s) => world.advance(i64::from(s)),
+                }
+            }
+            // Whatever happened, a cooperative world converges.
+            world.annotate(labels::PROMOTE_ANNOTATION, "full");
+            let mut last = None;
+            for _ in 0..60 {
+                world.step();
+                world.make_available();
+                world.accept_route();
+                last = Some(world.plan().state);
+                if world.status().aborted == Some(true) {
+                    world.annotate(labels::RETRY_ANNOTATION, "true");
+                } else if last == Some(RolloutState::Healthy) {
+                    break;
+                } else if matches!(last, Some(RolloutState::Paused { .. })) {
+                    world.annotate(labels::PROMOTE_ANNOTATION, "full");
+                }
+            }
+            prop_assert_eq!(last, Some(RolloutState::Healthy));
+        }
+    }
+}

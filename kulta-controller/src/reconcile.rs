@@ -1,0 +1,352 @@
+//! The reconcile pipeline: observe → plan → apply → status, for one Rollout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Api, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, Event as FinalizerEvent};
+use kube::{Resource, ResourceExt};
+use kulta_api::validation::FieldError;
+use kulta_api::{Rollout, RolloutStatus, labels};
+use kulta_router::{BackendRef, RouteTarget, TrafficRouter};
+use tracing::{info, instrument, warn};
+
+use crate::context::{Context, object_key};
+use crate::error::{Error, Result};
+use crate::plan::{self, PlannedEvent, RolloutState, condition_types, set_condition};
+use crate::{apply, observe};
+
+/// How often a settled Rollout is looked at again without any change (a safety net; a
+/// reconcile of a settled Rollout makes no writes).
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// Reconciles one Rollout.
+///
+/// # Errors
+/// API and router failures; the caller backs off per object and retries. An invalid spec is not
+/// an error: it is reported in status and the Rollout waits for a change.
+#[instrument(skip_all, fields(rollout = %object_key(&rollout)))]
+pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action> {
+    let started = std::time::Instant::now();
+    let result = reconcile_inner(rollout, &ctx).await;
+    ctx.metrics.reconciled(started.elapsed());
+    if let Err(error) = &result {
+        ctx.metrics.reconcile_failed(error.category());
+    }
+    result
+}
+
+async fn reconcile_inner(rollout: Arc<Rollout>, ctx: &Arc<Context>) -> Result<Action> {
+    let ctx = ctx.clone();
+    let namespace = rollout
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
+    let rollout = Arc::new(ctx.freshest(&rollout));
+    if rollout.meta().deletion_timestamp.is_none() {
+        // An invalid spec touches nothing, not even the finalizer.
+        if let Err(errors) = resolve(&ctx, &rollout) {
+            return invalid(&ctx, &api, &rollout, &errors).await;
+        }
+    }
+    let result = finalizer::finalizer(&api, labels::FINALIZER, rollout.clone(), |event| async {
+        match event {
+            FinalizerEvent::Apply(rollout) => reconcile_live(&ctx, &api, &rollout).await,
+            FinalizerEvent::Cleanup(rollout) => cleanup(&ctx, &rollout).await,
+        }
+    })
+    .await;
+    match result {
+        Ok(action) => {
+            ctx.backoff.reset(&object_key(&rollout));
+            Ok(action)
+        }
+        Err(finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error)) => {
+            // A conflict is optimistic concurrency doing its job: retry on a fresh view, no
+            // alarm. Everything else is shown in status and as an Event.
+            if error.category() != "conflict" {
+                report_error(&ctx, &api, &rollout, &error).await;
+            }
+            Err(error)
+        }
+        Err(other) => Err(Error::Finalizer {
+            namespace,
+            name: rollout.name_any(),
+            message: other.to_string(),
+        }),
+    }
+}
+
+/// The router and its target for `rollout`, or the field errors that make it invalid
+/// (validation, an unknown router, a router refusing its config or lacking weights).
+fn resolve(
+    ctx: &Context,
+    rollout: &Rollout,
+) -> Result<(Arc<dyn TrafficRouter>, RouteTarget), Vec<FieldError>> {
+    kulta_api::validation::validate(rollout)?;
+    let field = |message: String| {
+        vec![FieldError {
+            path: "spec.strategy.canary.trafficRouting".to_string(),
+            message,
+        }]
+    };
+    let canary = rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .ok_or_else(|| field("is required".to_string()))?;
+    let routing = canary
+        .traffic_routing
+        .as_ref()
+        .ok_or_else(|| field("is required".to_string()))?;
+    let (Some(key), Some(config)) = (routing.router_key(), routing.router_config()) else {
+        return Err(field("names no router".to_string()));
+    };
+    let router = ctx
+        .routers
+        .resolve(key, &config)
+        .map_err(|e| field(e.to_string()))?;
+    if !router.capabilities().weights {
+        return Err(field(format!(
+            "traffic router {key} cannot set weights, which canary steps need"
+        )));
+    }
+    let target = RouteTarget {
+        namespace: rollout.namespace().unwrap_or_default(),
+        rollout: rollout.name_any(),
+        stable: BackendRef {
+            service: canary.stable_service.clone(),
+            port: None,
+        },
+        canary: BackendRef {
+            service: canary.canary_service.clone(),
+            port: None,
+        },
+        config,
+    };
+    Ok((router, target))
+}
+
+async fn invalid(
+    ctx: &Context,
+    api: &Api<Rollout>,
+    rollout: &Rollout,
+    errors: &[FieldError],
+) -> Result<Action> {
+    let plan = plan::invalid_spec_plan(rollout, errors, ctx.clock.now());
+    warn!(errors = %plan.status.message.as_deref().unwrap_or_default(), "invalid spec");
+    write_status(ctx, api, rollout, &plan.status).await?;
+    publish(ctx, rollout, &plan.events).await;
+    Ok(Action::await_change())
+}
+
+async fn reconcile_live(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout) -> Result<Action> {
+    let (router, target) = match resolve(ctx, rollout) {
+        Ok(resolved) => resolved,
+        Err(errors) => return invalid(ctx, api, rollout, &errors).await,
+    };
+    let observed = observe::observe(ctx, rollout, router.as_ref(), &target).await;
+    let plan = plan::plan(rollout, &observed, ctx.clock.now());
+    if plan.state == RolloutState::InvalidSpec {
+        write_status(ctx, api, rollout, &plan.status).await?;
+        publish(ctx, rollout, &plan.events).await;
+        return Ok(Action::await_change());
+    }
+    info!(state = ?plan.state, step = plan.status.current_step_index, "planned");
+    let applied = apply::apply(ctx, rollout, &plan, &observed, router.as_ref(), &target).await?;
+    match &applied.rollout {
+        None => write_status(ctx, api, rollout, &plan.status).await?,
+        // The actions' annotations are gone: the status is their only record now.
+        Some(consumed) => write_consumed_status(ctx, api, consumed, &plan.status).await?,
+    }
+    ctx.metrics.observe_rollout(
+        rollout_labels(rollout),
+        router.kind(),
+        plan.status.phase.map_or("Unknown", |p| p.as_str()),
+        rollout
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .map(|p| p.as_str()),
+        plan.status.canary_weight,
+        plan.status.current_step_index,
+    );
+    publish(ctx, rollout, &plan.events).await;
+    Ok(plan.requeue_after.map_or(Action::requeue(RESYNC), |after| {
+        Action::requeue(after.min(RESYNC))
+    }))
+}
+
+/// Deleting: traffic back to 100% stable and nothing of ours left in the routes, then the
+/// finalizer goes. A Rollout whose router cannot be resolved any more has nothing we can clean.
+async fn cleanup(ctx: &Context, rollout: &Rollout) -> Result<Action> {
+    if let Ok((router, target)) = resolve(ctx, rollout) {
+        let result = router.remove_managed_routes(&target).await;
+        ctx.metrics.router_operation(
+            router.kind(),
+            "remove_managed_routes",
+            result.as_ref().map_or_else(|e| e.category(), |()| "ok"),
+        );
+        result.map_err(|source| Error::Router {
+            router: router.kind(),
+            operation: "remove managed routes",
+            namespace: target.namespace.clone(),
+            rollout: target.rollout.clone(),
+            source,
+        })?;
+        publish(
+            ctx,
+            rollout,
+            &[PlannedEvent {
+                warning: false,
+                reason: "TrafficRestored",
+                note: "rollout deleted: all traffic routed to stable".to_string(),
+            }],
+        )
+        .await;
+    }
+    ctx.forget(rollout);
+    ctx.metrics.forget_rollout(&rollout_labels(rollout));
+    Ok(Action::await_change())
+}
+
+/// Writes `status` when it differs from the Rollout's. A PUT on the status subresource with the
+/// Rollout's resourceVersion: a status planned from a stale view is refused (409) instead of
+/// overwriting a newer one.
+pub(crate) async fn write_status(
+    ctx: &Context,
+    api: &Api<Rollout>,
+    rollout: &Rollout,
+    status: &RolloutStatus,
+) -> Result<()> {
+    if rollout.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let mut updated = rollout.clone();
+    updated.status = Some(status.clone());
+    updated.metadata.managed_fields = None;
+    let name = rollout.name_any();
+    let params = PostParams {
+        field_manager: Some(labels::FIELD_MANAGER.to_string()),
+        ..Default::default()
+    };
+    let stored = api
+        .replace_status(&name, &params, &updated)
+        .await
+        .map_err(|e| {
+            Error::kube(
+                "write the status of",
+                "Rollout",
+                &rollout.namespace().unwrap_or_default(),
+                &name,
+                e,
+            )
+        })?;
+    ctx.remember(&stored, status);
+    Ok(())
+}
+
+/// Writes the status of a reconcile that consumed user-action annotations. The annotations are
+/// already removed, so a single failed write would lose the action (a promotion that never
+/// happens): on failure the write is retried a few times on a fresh read of the Rollout.
+async fn write_consumed_status(
+    ctx: &Context,
+    api: &Api<Rollout>,
+    consumed: &Rollout,
+    status: &RolloutStatus,
+) -> Result<()> {
+    const ATTEMPTS: usize = 4;
+    let name = consumed.name_any();
+    let mut result = write_status(ctx, api, consumed, status).await;
+    for _ in 1..ATTEMPTS {
+        let Err(error) = &result else { break };
+        warn!(error = %error.full_message(), "unable to record consumed actions in status; retrying on a fresh read");
+        result = match api.get(&name).await {
+            Ok(fresh) => write_status(ctx, api, &fresh, status).await,
+            Err(e) => Err(Error::kube(
+                "read",
+                "Rollout",
+                &consumed.namespace().unwrap_or_default(),
+                &name,
+                e,
+            )),
+        };
+    }
+    result
+}
+
+/// Records an error in status (best effort) and as a Warning Event.
+async fn report_error(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout, error: &Error) {
+    let message = error.full_message();
+    warn!(category = error.category(), error = %message, "reconcile failed");
+    let now = ctx.clock.now();
+    let generation = rollout.metadata.generation;
+    let mut status = rollout.status.clone().unwrap_or_default();
+    let condition = match error {
+        Error::Router { .. } => condition_types::TRAFFIC_ROUTED,
+        _ => condition_types::READY,
+    };
+    set_condition(
+        &mut status.conditions,
+        condition,
+        false,
+        error.event_reason(),
+        &message,
+        generation,
+        now,
+    );
+    if let Err(write_error) = write_status(ctx, api, rollout, &status).await {
+        warn!(error = %write_error.full_message(), "unable to record the error in status");
+    }
+    publish(
+        ctx,
+        rollout,
+        &[PlannedEvent {
+            warning: true,
+            reason: error.event_reason(),
+            note: plan::truncate(&message, 1000),
+        }],
+    )
+    .await;
+}
+
+/// Publishes Events; failures are logged, never fatal.
+async fn publish(ctx: &Context, rollout: &Rollout, events: &[PlannedEvent]) {
+    let reference = rollout.object_ref(&());
+    for event in events {
+        if let Err(error) = ctx
+            .events
+            .publish(
+                &reference,
+                event.warning,
+                event.reason,
+                "Reconcile",
+                &event.note,
+            )
+            .await
+        {
+            warn!(%error, reason = event.reason, "unable to publish event");
+        }
+    }
+}
+
+fn rollout_labels(rollout: &Rollout) -> crate::runtime::metrics::RolloutLabels {
+    crate::runtime::metrics::RolloutLabels {
+        namespace: rollout.namespace().unwrap_or_default(),
+        name: rollout.name_any(),
+    }
+}
+
+/// Backoff policy: exponential per object, capped; reset on success.
+pub fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.backoff.next(&object_key(&rollout));
+    let delay = if error.category() == "conflict" {
+        delay / 8
+    } else {
+        delay
+    };
+    warn!(rollout = %object_key(&rollout), category = error.category(), retry_in = ?delay, "will retry");
+    Action::requeue(delay)
+}
