@@ -219,8 +219,12 @@ async fn main() -> anyhow::Result<()> {
         rss_after.saturating_sub(rss_before) as f64 / watches as f64,
     );
     let sent = Instant::now();
-    api.patch("fanout", &PatchParams::default(), &Patch::Merge(serde_json::json!({"data": {"n": "2"}})))
-        .await?;
+    api.patch(
+        "fanout",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"data": {"n": "2"}})),
+    )
+    .await?;
     let mut received = 0;
     let mut last = sent;
     while received < watches {

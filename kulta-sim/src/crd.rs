@@ -172,7 +172,10 @@ pub fn prepare(store: &StoreInner, crd: &mut Value) -> ApiResult<()> {
 pub fn prepare_update(crd: &mut Value, old: &Value) -> ApiResult<()> {
     let violations = check(crd);
     if !violations.is_empty() {
-        let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = crd["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         return Err(ApiError::invalid_kind(
             "apiextensions.k8s.io",
             "CustomResourceDefinition",

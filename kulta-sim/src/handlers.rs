@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 use crate::delete::{DeleteOptions, Propagation};
 use crate::patch::{self, PatchType};
 use crate::query::{Query, ResourcePath, parse_body};
-use crate::resources::ResourceType;
+use crate::resources::{GroupResource, ResourceType};
 use crate::server::App;
 use crate::status::{ApiError, ApiResult};
+use crate::store::ObjectKey;
 use crate::table;
 use crate::write::{FieldValidation, Part, WriteOptions};
 use crate::{collection, scale};
@@ -360,6 +361,7 @@ fn patch_object(app: &App, request: &ResourceRequest<'_>) -> ApiResult<Response>
             ));
         }
     }
+    let manager = request.query.get("fieldManager").unwrap_or_default();
     let group_resource = request.resource.group_resource();
     let mut inner = app.store.lock();
     let Some(current) = inner.get(&group_resource, request.namespace(), request.name()) else {
@@ -369,7 +371,12 @@ fn patch_object(app: &App, request: &ResourceRequest<'_>) -> ApiResult<Response>
                 object["metadata"] = json!({});
             }
             object["metadata"]["name"] = Value::String(request.name().to_string());
+            let applied = object.clone();
             let created = inner.create(&request.resource, request.namespace(), object, options)?;
+            if !options.dry_run {
+                let key = object_key(&group_resource, &created);
+                inner.applied.record(key, manager, part, &applied);
+            }
             drop(inner);
             return Ok(respond_object(request, StatusCode::CREATED, &created));
         }
@@ -380,6 +387,12 @@ fn patch_object(app: &App, request: &ResourceRequest<'_>) -> ApiResult<Response>
         ));
     };
     let mut target = with_version(&request.resource, &current);
+    if patch_type == PatchType::Apply {
+        let key = object_key(&group_resource, &current);
+        inner
+            .applied
+            .release_dropped_fields(&key, manager, part, &patch_body, &mut target);
+    }
     apply_patch_to(patch_type, &request.resource, &mut target, &patch_body)?;
     let updated = inner.update(
         &request.resource,
@@ -389,8 +402,26 @@ fn patch_object(app: &App, request: &ResourceRequest<'_>) -> ApiResult<Response>
         part,
         options,
     )?;
+    if patch_type == PatchType::Apply && !options.dry_run {
+        let key = object_key(&group_resource, &updated);
+        inner.applied.record(key, manager, part, &patch_body);
+    }
     drop(inner);
     Ok(respond_object(request, StatusCode::OK, &updated))
+}
+
+fn object_key(group_resource: &GroupResource, object: &Value) -> (GroupResource, ObjectKey) {
+    let metadata = &object["metadata"];
+    (
+        group_resource.clone(),
+        (
+            metadata["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            metadata["name"].as_str().unwrap_or_default().to_string(),
+        ),
+    )
 }
 
 pub(crate) fn delete_options(request: &ResourceRequest<'_>) -> ApiResult<DeleteOptions> {

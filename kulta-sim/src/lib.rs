@@ -35,6 +35,7 @@ pub mod schema;
 pub mod selectors;
 pub mod server;
 pub mod sim;
+pub mod ssa;
 pub mod status;
 pub mod store;
 pub mod table;

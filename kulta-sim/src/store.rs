@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use crate::resources::{GroupResource, Registry};
+use crate::ssa::AppliedConfigs;
 use crate::status::{ApiError, ApiResult};
 
 /// The type of a watch event.
@@ -103,6 +104,7 @@ impl Store {
     pub fn new(config: StoreConfig) -> Self {
         let mut inner = StoreInner {
             registry: Registry::with_builtins(),
+            applied: AppliedConfigs::default(),
             registry_generation: 1,
             resource_version: 0,
             objects: HashMap::new(),
@@ -160,6 +162,8 @@ impl Store {
 pub struct StoreInner {
     /// Served resource types (built-ins and CRD-registered kinds).
     pub registry: Registry,
+    /// Server-side apply: each manager's last applied configuration per object.
+    pub applied: AppliedConfigs,
     /// Bumped whenever the registry changes (discovery and OpenAPI hashes).
     pub registry_generation: u64,
     resource_version: u64,
@@ -405,6 +409,7 @@ impl StoreInner {
             self.uids.remove(uid);
         }
         self.unindex(group_resource, key, &removed);
+        self.applied.forget(&(group_resource.clone(), key.clone()));
         let mut last = (*removed).clone();
         last["metadata"]["resourceVersion"] = Value::String(resource_version.to_string());
         let last = Arc::new(last);

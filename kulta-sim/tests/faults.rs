@@ -78,7 +78,14 @@ async fn too_many_requests_carries_retry_after() {
             .retry_after(3)
             .times(1),
     );
-    let (status, headers, body) = raw(sim.base_url(), "GET", "/api/v1/namespaces/default/configmaps/x", &[], "").await;
+    let (status, headers, body) = raw(
+        sim.base_url(),
+        "GET",
+        "/api/v1/namespaces/default/configmaps/x",
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(status, 429);
     assert!(headers.iter().any(|(k, v)| k == "retry-after" && v == "3"));
     assert!(body.contains("\"reason\":\"TooManyRequests\""));
@@ -138,7 +145,14 @@ async fn restart_ends_watches_and_refuses_requests_briefly() {
     let api: Api<ConfigMap> = Api::namespaced(sim.client(), "default");
     api.create(&PostParams::default(), &cm("r")).await.unwrap();
     sim.faults().restart(Duration::from_millis(300));
-    let (status, _, _) = raw(sim.base_url(), "GET", "/api/v1/namespaces/default/configmaps/r", &[], "").await;
+    let (status, _, _) = raw(
+        sim.base_url(),
+        "GET",
+        "/api/v1/namespaces/default/configmaps/r",
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(status, 503);
     // kube's client retries 503; it succeeds once the outage ends, and the object survived.
     eventually(Duration::from_secs(5), || async { api.get("r").await.ok() }).await;

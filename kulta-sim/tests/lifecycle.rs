@@ -347,36 +347,57 @@ async fn patch_types_and_json_patch_tests() {
         "{error:?}"
     );
 
-    // Server-side apply creates, then merges into, the object.
-    let applied = api
-        .patch(
-            "ssa",
-            &PatchParams::apply("kulta-test"),
-            &Patch::Apply(json!({"apiVersion": "test.kulta.io/v1", "kind": "Widget", "metadata": {"name": "ssa"}, "spec": {"replicas": 2, "image": "a"}})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(applied.data["spec"]["replicas"], 2);
-    let applied = api
-        .patch(
-            "ssa",
-            &PatchParams::apply("kulta-test").force(),
-            &Patch::Apply(json!({"apiVersion": "test.kulta.io/v1", "kind": "Widget", "metadata": {"name": "ssa"}, "spec": {"replicas": 3}})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(applied.data["spec"]["replicas"], 3);
-    assert_eq!(applied.data["spec"]["image"], "a");
-    assert_eq!(applied.metadata.generation, Some(2));
-    let status = api
-        .patch_status(
-            "ssa",
-            &PatchParams::apply("kulta-status"),
-            &Patch::Apply(json!({"apiVersion": "test.kulta.io/v1", "kind": "Widget", "status": {"phase": "Ready"}})),
-        )
-        .await
-        .unwrap();
+    // Server-side apply creates, then merges into, the object; a manager that stops applying a
+    // field removes it unless another manager applies it too.
+    let apply = |manager: &'static str, spec: serde_json::Value| {
+        let api = api.clone();
+        async move {
+            api.patch(
+                "ssa",
+                &PatchParams::apply(manager).force(),
+                &Patch::Apply(json!({"apiVersion": "test.kulta.io/v1", "kind": "Widget", "metadata": {"name": "ssa"}, "spec": spec})),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let created = apply("kulta-a", json!({"replicas": 2, "image": "a"})).await;
+    assert_eq!(created.data["spec"]["replicas"], 2);
+    let merged = apply("kulta-b", json!({"replicas": 3})).await;
+    assert_eq!(merged.data["spec"]["replicas"], 3);
+    assert_eq!(
+        merged.data["spec"]["image"], "a",
+        "fields of other managers stay"
+    );
+    assert_eq!(merged.metadata.generation, Some(2));
+    let released = apply("kulta-a", json!({"replicas": 3})).await;
+    assert!(
+        released.data["spec"].get("image").is_none(),
+        "a dropped field is removed"
+    );
+
+    let status_apply = |status: serde_json::Value| {
+        let api = api.clone();
+        async move {
+            api.patch_status(
+                "ssa",
+                &PatchParams::apply("kulta-status"),
+                &Patch::Apply(
+                    json!({"apiVersion": "test.kulta.io/v1", "kind": "Widget", "status": status}),
+                ),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let status = status_apply(json!({"phase": "Ready", "replicas": 3})).await;
     assert_eq!(status.data["status"]["phase"], "Ready");
+    let status = status_apply(json!({"phase": "Degraded"})).await;
+    assert_eq!(status.data["status"], json!({"phase": "Degraded"}));
+    assert_eq!(
+        status.data["spec"]["replicas"], 3,
+        "a status apply leaves the spec alone"
+    );
 
     // PUT of a custom resource requires a resourceVersion.
     let mut current = api.get("ssa").await.unwrap();

@@ -339,17 +339,45 @@ async fn hostile_input_never_crashes_the_server() {
     install_widgets(&sim.client()).await;
     let base = sim.base_url();
     let seeds = [
-        ("/api/v1/namespaces/default/configmaps", "cm", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}})),
-        ("/apis/apps/v1/namespaces/default/deployments", "d", json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"selector": {}, "template": {}}})),
-        ("/apis/test.kulta.io/v1/namespaces/default/widgets", "w", json!({"apiVersion": "test.kulta.io/v1", "kind": "Widget", "metadata": {"name": "w"}})),
-        ("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "widgets.test.kulta.io", Value::Null),
+        (
+            "/api/v1/namespaces/default/configmaps",
+            "cm",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}}),
+        ),
+        (
+            "/apis/apps/v1/namespaces/default/deployments",
+            "d",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"selector": {}, "template": {}}}),
+        ),
+        (
+            "/apis/test.kulta.io/v1/namespaces/default/widgets",
+            "w",
+            json!({"apiVersion": "test.kulta.io/v1", "kind": "Widget", "metadata": {"name": "w"}}),
+        ),
+        (
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            "widgets.test.kulta.io",
+            Value::Null,
+        ),
     ];
     let payloads = [
-        "null", "5", "\"x\"", "[]", "{}", "{\"metadata\":\"x\"}", "{\"metadata\":{\"name\":5}}",
-        "{\"metadata\":{\"labels\":\"x\"}}", "{\"spec\":\"x\"}", "{\"status\":\"x\"}", "{\"spec\":{\"names\":7}}",
-        "[{\"op\":\"replace\",\"path\":\"\",\"value\":5}]", "[{\"op\":\"test\",\"path\":\"/nope/0\",\"value\":null}]",
-        "[{\"op\":\"add\",\"path\":\"/metadata\",\"value\":\"x\"}]", "{\"$patch\":\"delete\"}",
-        "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":\"x\"}", "\u{0}\u{1}",
+        "null",
+        "5",
+        "\"x\"",
+        "[]",
+        "{}",
+        "{\"metadata\":\"x\"}",
+        "{\"metadata\":{\"name\":5}}",
+        "{\"metadata\":{\"labels\":\"x\"}}",
+        "{\"spec\":\"x\"}",
+        "{\"status\":\"x\"}",
+        "{\"spec\":{\"names\":7}}",
+        "[{\"op\":\"replace\",\"path\":\"\",\"value\":5}]",
+        "[{\"op\":\"test\",\"path\":\"/nope/0\",\"value\":null}]",
+        "[{\"op\":\"add\",\"path\":\"/metadata\",\"value\":\"x\"}]",
+        "{\"$patch\":\"delete\"}",
+        "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":\"x\"}",
+        "\u{0}\u{1}",
     ];
     let patch_types = [
         "application/merge-patch+json",
@@ -374,7 +402,14 @@ async fn hostile_input_never_crashes_the_server() {
                 attempts.push(("PATCH", format!("{item}/scale?fieldManager=t"), patch_type));
             }
             for (method, path, content_type) in attempts {
-                let (status, _, body) = raw(base, method, &path, &[("Content-Type", content_type)], payload).await;
+                let (status, _, body) = raw(
+                    base,
+                    method,
+                    &path,
+                    &[("Content-Type", content_type)],
+                    payload,
+                )
+                .await;
                 assert!(status < 500, "{method} {path} {payload}: {status} {body}");
             }
         }
