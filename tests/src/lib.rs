@@ -1,1 +1,716 @@
-//! placeholder
+//! The end-to-end harness: a [`TestCluster`] runs kulta-sim, installs the Rollout and Gateway
+//! API CRDs, creates an application's Services and HTTPRoute, runs the real KULTA controller in
+//! process under its own identity, and offers waits with deadlines (never fixed sleeps) and
+//! recorders of what the controller did (route weights over time, writes from the request log,
+//! Events).
+// Harness code: a failed setup or a missed deadline is a test failure, so panicking is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use kulta_api::{Phase, Rollout, RolloutStatus};
+use kulta_sim::{RequestRecord, Sim};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use kulta_api::steps;
+pub use kulta_api::testing::RolloutBuilder;
+
+/// Namespace every scenario uses (each scenario has its own sim).
+pub const NAMESPACE: &str = "default";
+/// Identity (bearer token) of the KULTA controller, so its requests are attributable.
+pub const CONTROLLER: &str = "kulta-controller";
+/// A generous cap for anything the controller should do promptly.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+/// Polling interval of the waits.
+pub const POLL: Duration = Duration::from_millis(25);
+
+/// The Gateway API HTTPRoute resource.
+pub fn route_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+        "httproutes",
+    )
+}
+
+/// A running controller and the way to stop it.
+struct RunningController {
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+/// A simulated cluster with the KULTA controller running against it.
+pub struct TestCluster {
+    /// The sim.
+    pub sim: Sim,
+    /// Admin client (identity `admin`): what a person or a pipeline does.
+    pub client: Client,
+    controller: Mutex<Option<RunningController>>,
+    events: EventLog,
+}
+
+impl TestCluster {
+    /// Starts a sim (pods ready after 20 ms), installs the CRDs and starts the controller.
+    pub async fn start() -> TestCluster {
+        let cluster = Self::start_without_controller().await;
+        cluster.start_controller().await;
+        cluster
+    }
+
+    /// Starts a sim and installs the CRDs, without the controller.
+    pub async fn start_without_controller() -> TestCluster {
+        // `RUST_LOG=kulta_controller=debug cargo test -p kulta-tests` shows the controller's logs
+        // with a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let sim = Sim::builder()
+            .bookmark_interval(Duration::from_secs(1))
+            .start()
+            .await
+            .expect("sim starts");
+        sim.knobs().set_pod_ready_delay(Duration::from_millis(20));
+        sim.knobs()
+            .set_route_status_delay(Duration::from_millis(20));
+        let client = sim.client();
+        kulta_sim::crds::install_gateway_api(&client)
+            .await
+            .expect("Gateway API CRDs");
+        kulta_sim::crds::install(&client, &kulta_api::crd::all_crds(), DEADLINE)
+            .await
+            .expect("Rollout CRD");
+        let events = EventLog::start(&client).await;
+        TestCluster {
+            sim,
+            client,
+            controller: Mutex::new(None),
+            events,
+        }
+    }
+
+    /// Starts the controller (identity [`CONTROLLER`]) and waits until its caches synced.
+    pub async fn start_controller(&self) {
+        let client = self.sim.client_as(CONTROLLER).expect("controller client");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (ready, is_ready) = oneshot::channel::<()>();
+        let builder = kulta_controller::Controller::builder(client)
+            .namespace(Some(NAMESPACE.to_string()))
+            .concurrency(16)
+            .shutdown_on(async move {
+                let _ = stopped.await;
+            })
+            .on_ready(move || {
+                let _ = ready.send(());
+            });
+        let handle = tokio::spawn(builder.run());
+        *self.controller.lock().unwrap() = Some(RunningController { stop, handle });
+        tokio::time::timeout(DEADLINE, is_ready)
+            .await
+            .expect("the controller reports ready (on_ready) once its watches listed")
+            .expect("the controller calls on_ready");
+    }
+
+    /// Stops the controller (in-flight reconciles finish) and waits until it has stopped.
+    pub async fn stop_controller(&self) {
+        let running = self.controller.lock().unwrap().take();
+        if let Some(running) = running {
+            let _ = running.stop.send(());
+            let abort = running.handle.abort_handle();
+            if tokio::time::timeout(DEADLINE, running.handle)
+                .await
+                .is_err()
+            {
+                abort.abort();
+                panic!("controller did not stop within {DEADLINE:?}");
+            }
+        }
+    }
+
+    /// Stops and starts the controller.
+    pub async fn restart_controller(&self) {
+        self.stop_controller().await;
+        self.start_controller().await;
+    }
+
+    // ----- objects -----
+
+    /// Rollouts API.
+    pub fn rollouts(&self) -> Api<Rollout> {
+        Api::namespaced(self.client.clone(), NAMESPACE)
+    }
+
+    /// ReplicaSets API.
+    pub fn replica_sets(&self) -> Api<ReplicaSet> {
+        Api::namespaced(self.client.clone(), NAMESPACE)
+    }
+
+    /// Services API.
+    pub fn services(&self) -> Api<Service> {
+        Api::namespaced(self.client.clone(), NAMESPACE)
+    }
+
+    /// HTTPRoutes API.
+    pub fn routes(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), NAMESPACE, &route_resource())
+    }
+
+    /// Creates Services `<app>-stable` and `<app>-canary` (selector `app: <app>`) and the
+    /// HTTPRoute `<app>-route` with one rule: stable 100, canary 0.
+    pub async fn create_app(&self, app: &str) {
+        self.create_service(&format!("{app}-stable"), app).await;
+        self.create_service(&format!("{app}-canary"), app).await;
+        self.create_route(default_route(app)).await;
+    }
+
+    /// Creates Service `name` selecting `app: <app>`.
+    pub async fn create_service(&self, name: &str, app: &str) {
+        let service: Service = serde_json::from_value(json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": { "name": name, "namespace": NAMESPACE },
+            "spec": { "selector": { "app": app }, "ports": [{ "port": 80, "targetPort": 8080 }] }
+        }))
+        .unwrap();
+        self.services()
+            .create(&PostParams::default(), &service)
+            .await
+            .expect("create Service");
+    }
+
+    /// Creates an HTTPRoute from JSON (name from its metadata).
+    pub async fn create_route(&self, route: Value) {
+        let object: DynamicObject = serde_json::from_value(route).unwrap();
+        self.routes()
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("create HTTPRoute");
+    }
+
+    /// Creates a Rollout (as admin).
+    pub async fn create_rollout(&self, rollout: &Rollout) -> Rollout {
+        self.rollouts()
+            .create(&PostParams::default(), rollout)
+            .await
+            .expect("create Rollout")
+    }
+
+    /// The Rollout `name`.
+    pub async fn rollout(&self, name: &str) -> Rollout {
+        self.rollouts().get(name).await.expect("get Rollout")
+    }
+
+    /// The status of Rollout `name` (default when none).
+    pub async fn status(&self, name: &str) -> RolloutStatus {
+        self.rollout(name).await.status.unwrap_or_default()
+    }
+
+    /// Changes the image of Rollout `name` with a merge patch (a new revision).
+    pub async fn set_image(&self, name: &str, image: &str) {
+        let rollout = self.rollout(name).await;
+        let mut containers = serde_json::to_value(
+            &rollout
+                .spec
+                .template
+                .spec
+                .as_ref()
+                .expect("pod spec")
+                .containers,
+        )
+        .unwrap();
+        containers[0]["image"] = json!(image);
+        let patch = json!({ "spec": { "template": { "spec": { "containers": containers } } } });
+        self.rollouts()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("patch image");
+    }
+
+    /// Merge-patches the Rollout `name` (as admin).
+    pub async fn patch_rollout(&self, name: &str, patch: Value) {
+        self.rollouts()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("patch Rollout");
+    }
+
+    /// Sets a user-action annotation, as `kubectl annotate` would.
+    pub async fn annotate(&self, name: &str, key: &str, value: &str) {
+        self.patch_rollout(
+            name,
+            json!({ "metadata": { "annotations": { key: value } } }),
+        )
+        .await;
+    }
+
+    /// Owned ReplicaSets of Rollout `name`: revision hash → spec.replicas.
+    pub async fn replica_set_scales(&self, name: &str) -> BTreeMap<String, i32> {
+        let params =
+            ListParams::default().labels(&format!("{}={name}", kulta_api::labels::ROLLOUT_LABEL));
+        self.replica_sets()
+            .list(&params)
+            .await
+            .expect("list ReplicaSets")
+            .items
+            .into_iter()
+            .map(|rs| {
+                let hash = rs
+                    .labels()
+                    .get(kulta_api::labels::POD_TEMPLATE_HASH_LABEL)
+                    .cloned()
+                    .unwrap_or_default();
+                (hash, rs.spec.and_then(|s| s.replicas).unwrap_or(1))
+            })
+            .collect()
+    }
+
+    /// The pod-template-hash the Service `name` selects.
+    pub async fn service_pin(&self, name: &str) -> Option<String> {
+        let service = self.services().get(name).await.expect("get Service");
+        service
+            .spec?
+            .selector?
+            .get(kulta_api::labels::POD_TEMPLATE_HASH_LABEL)
+            .cloned()
+    }
+
+    /// The route `name` as JSON.
+    pub async fn route_json(&self, name: &str) -> Value {
+        serde_json::to_value(self.routes().get(name).await.expect("get HTTPRoute")).unwrap()
+    }
+
+    /// `(stable, canary)` weights of every rule of route `name` that names `<app>-stable`.
+    pub async fn route_weights(&self, route: &str, app: &str) -> Vec<(i64, i64)> {
+        weights_of(&self.route_json(route).await, app)
+    }
+
+    /// Reasons of the Events about Rollout `name`, in the order they were recorded, counting
+    /// each occurrence of a repeated Event (kube's recorder turns a repeat into a series count
+    /// on the first Event of that reason).
+    pub fn event_reasons(&self, name: &str) -> Vec<String> {
+        self.events.reasons(name)
+    }
+
+    /// Waits until an Event with `reason` about Rollout `name` was recorded.
+    pub async fn wait_event(&self, name: &str, reason: &str) {
+        self.wait_for(
+            &format!("Event {reason} about {name}"),
+            DEADLINE,
+            || async {
+                self.event_reasons(name)
+                    .iter()
+                    .any(|r| r == reason)
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Waits until the Events about Rollout `name` include `expected` in this order (Events are
+    /// published after the status write that a test usually waits for).
+    pub async fn wait_events_in_order(&self, name: &str, expected: &[&str]) -> Vec<String> {
+        self.wait_for(
+            &format!("Events {expected:?} about {name}"),
+            DEADLINE,
+            || async {
+                let reasons = self.event_reasons(name);
+                appears_in_order(&reasons, expected).then_some(reasons)
+            },
+        )
+        .await
+    }
+
+    // ----- waits -----
+
+    /// Waits until `probe` returns `Some`, polling every [`POLL`] until `deadline`; panics with
+    /// `what` and the last Rollout statuses on timeout.
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, deadline: Duration, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(value) = probe().await {
+                return value;
+            }
+            if Instant::now() >= until {
+                let statuses: Vec<_> = self
+                    .rollouts()
+                    .list(&ListParams::default())
+                    .await
+                    .map(|list| {
+                        list.items
+                            .into_iter()
+                            .map(|r| {
+                                (
+                                    r.name_any(),
+                                    serde_json::to_string_pretty(&r.status).unwrap_or_default(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                panic!("timed out after {deadline:?} waiting for {what}; rollouts: {statuses:#?}");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until the status of Rollout `name` satisfies `condition`; returns it.
+    pub async fn wait_status(
+        &self,
+        name: &str,
+        what: &str,
+        condition: impl Fn(&RolloutStatus) -> bool,
+    ) -> RolloutStatus {
+        self.wait_status_within(name, what, DEADLINE, condition)
+            .await
+    }
+
+    /// [`TestCluster::wait_status`] with its own deadline.
+    pub async fn wait_status_within(
+        &self,
+        name: &str,
+        what: &str,
+        deadline: Duration,
+        condition: impl Fn(&RolloutStatus) -> bool,
+    ) -> RolloutStatus {
+        let api = self.rollouts();
+        let condition = &condition;
+        self.wait_for(what, deadline, || {
+            let api = api.clone();
+            async move {
+                let rollout = api.get(name).await.ok()?;
+                let status = rollout.status.unwrap_or_default();
+                condition(&status).then_some(status)
+            }
+        })
+        .await
+    }
+
+    /// Waits until Rollout `name` is Healthy and Ready at its latest generation, with no canary.
+    pub async fn wait_healthy(&self, name: &str) -> RolloutStatus {
+        self.wait_healthy_within(name, DEADLINE).await
+    }
+
+    /// [`TestCluster::wait_healthy`] with its own deadline.
+    pub async fn wait_healthy_within(&self, name: &str, deadline: Duration) -> RolloutStatus {
+        let api = self.rollouts();
+        self.wait_for(&format!("{name} Healthy"), deadline, || {
+            let api = api.clone();
+            async move {
+                let rollout = api.get(name).await.ok()?;
+                let generation = rollout.metadata.generation;
+                let status = rollout.status.unwrap_or_default();
+                (status.phase == Some(Phase::Healthy)
+                    && status.observed_generation == generation
+                    && status.canary_revision.is_none()
+                    && condition_is(&status, "Ready", "True"))
+                .then_some(status)
+            }
+        })
+        .await
+    }
+
+    /// Waits until Rollout `name` is paused at step `step` (0-based).
+    pub async fn wait_paused_at(&self, name: &str, step: i32) -> RolloutStatus {
+        self.wait_status(name, &format!("{name} paused at step {step}"), |s| {
+            s.phase == Some(Phase::Paused) && s.current_step_index == Some(step)
+        })
+        .await
+    }
+
+    /// Waits until the owned ReplicaSets of `name` have exactly these scales.
+    pub async fn wait_scales(&self, name: &str, expected: &BTreeMap<String, i32>) {
+        self.wait_for(
+            &format!("{name} ReplicaSets scaled to {expected:?}"),
+            DEADLINE,
+            || async {
+                let scales = self.replica_set_scales(name).await;
+                (&scales == expected).then_some(())
+            },
+        )
+        .await;
+    }
+
+    // ----- request log -----
+
+    /// Triggers a reconcile of Rollout `name` (routed by `<app>-route`) by touching a label,
+    /// and waits until the controller has read the route after the touch (the observe step of
+    /// that reconcile). Reconciles of one object never overlap, so after two calls the first
+    /// triggered reconcile has finished entirely.
+    pub async fn touch_and_wait_reconcile(&self, name: &str, route: &str) {
+        let since = std::time::Instant::now();
+        // The store's resourceVersion differs after every write, so the label always changes.
+        let value = self.sim.resource_version().to_string();
+        self.patch_rollout(
+            name,
+            json!({ "metadata": { "labels": { "test.kulta.io/touch": value } } }),
+        )
+        .await;
+        let log = self.sim.request_log();
+        self.wait_for(
+            &format!("a reconcile of {name} after a touch"),
+            DEADLINE,
+            || async {
+                log.since(since)
+                    .iter()
+                    .any(|r| {
+                        &*r.identity == CONTROLLER
+                            && r.verb == "get"
+                            && r.resource == "httproutes"
+                            && r.name == route
+                    })
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Write requests made by the controller since the log was last cleared.
+    pub fn controller_writes(&self) -> Vec<RequestRecord> {
+        self.sim
+            .request_log()
+            .entries()
+            .into_iter()
+            .filter(|r| r.is_write() && &*r.identity == CONTROLLER)
+            .collect()
+    }
+}
+
+/// Whether condition `type_` has status `status`.
+pub fn condition_is(status: &RolloutStatus, type_: &str, value: &str) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == type_ && c.status == value)
+}
+
+/// The reason of condition `type_`.
+pub fn condition_reason(status: &RolloutStatus, type_: &str) -> Option<String> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.reason.clone())
+}
+
+/// The default HTTPRoute of `app`: one rule, stable 100 and canary 0, a parentRef to Gateway
+/// `gateway` (the sim accepts any parent).
+pub fn default_route(app: &str) -> Value {
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": { "name": format!("{app}-route"), "namespace": NAMESPACE },
+        "spec": {
+            "parentRefs": [{ "name": "gateway" }],
+            "rules": [{
+                "backendRefs": [
+                    { "name": format!("{app}-stable"), "port": 80, "weight": 100 },
+                    { "name": format!("{app}-canary"), "port": 80, "weight": 0 }
+                ]
+            }]
+        }
+    })
+}
+
+/// `(stable, canary)` weights of every rule of `route` naming `<app>-stable` and `<app>-canary`.
+pub fn weights_of(route: &Value, app: &str) -> Vec<(i64, i64)> {
+    let stable = format!("{app}-stable");
+    let canary = format!("{app}-canary");
+    let weight = |backends: &[Value], name: &str| {
+        backends
+            .iter()
+            .find(|b| b["name"] == name)
+            .map(|b| b["weight"].as_i64().unwrap_or(1))
+    };
+    route["spec"]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|rule| {
+            let backends = rule["backendRefs"].as_array()?;
+            Some((weight(backends, &stable)?, weight(backends, &canary)?))
+        })
+        .collect()
+}
+
+/// Records every distinct weight pair an HTTPRoute goes through, from a watch (consecutive
+/// duplicates collapsed), with the store's resourceVersion of each change.
+pub struct WeightRecorder {
+    seen: Arc<Mutex<Vec<(i64, i64)>>>,
+    task: JoinHandle<()>,
+}
+
+impl WeightRecorder {
+    /// Starts watching route `route` of `app` (first rule naming the app's Services).
+    pub async fn start(cluster: &TestCluster, route: &str, app: &str) -> WeightRecorder {
+        let api = cluster.routes();
+        let seen: Arc<Mutex<Vec<(i64, i64)>>> = Arc::default();
+        let (started, is_started) = oneshot::channel::<()>();
+        let config = watcher::Config::default().fields(&format!("metadata.name={route}"));
+        let app = app.to_string();
+        let record = seen.clone();
+        let task = tokio::spawn(async move {
+            let mut started = Some(started);
+            let mut stream = watcher(api, config).default_backoff().boxed();
+            while let Some(event) = stream.next().await {
+                let Ok(event) = event else { continue };
+                if matches!(event, watcher::Event::InitDone)
+                    && let Some(started) = started.take()
+                {
+                    let _ = started.send(());
+                }
+                let objects: Vec<DynamicObject> = match event {
+                    watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
+                        vec![object]
+                    }
+                    _ => Vec::new(),
+                };
+                for object in objects {
+                    let value = serde_json::to_value(&object).unwrap();
+                    if let Some(pair) = weights_of(&value, &app).first().copied() {
+                        let mut seen = record.lock().unwrap();
+                        if seen.last() != Some(&pair) {
+                            seen.push(pair);
+                        }
+                    }
+                }
+            }
+        });
+        tokio::time::timeout(DEADLINE, is_started)
+            .await
+            .expect("route watch starts")
+            .ok();
+        WeightRecorder { seen, task }
+    }
+
+    /// The distinct weight pairs seen so far.
+    pub fn pairs(&self) -> Vec<(i64, i64)> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The canary weights seen so far.
+    pub fn canary_weights(&self) -> Vec<i64> {
+        self.pairs().into_iter().map(|(_, canary)| canary).collect()
+    }
+}
+
+impl Drop for WeightRecorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Every occurrence of an Event in the namespace, from a watch started with the cluster.
+struct EventLog {
+    seen: Arc<Mutex<Vec<(String, String)>>>,
+    task: JoinHandle<()>,
+}
+
+impl EventLog {
+    async fn start(client: &Client) -> EventLog {
+        let api: Api<Event> = Api::namespaced(client.clone(), NAMESPACE);
+        let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let record = seen.clone();
+        let (started, is_started) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut started = Some(started);
+            let mut counted: BTreeMap<String, i32> = BTreeMap::new();
+            let mut stream = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
+            while let Some(event) = stream.next().await {
+                let object = match event {
+                    Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => object,
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(started) = started.take() {
+                            let _ = started.send(());
+                        }
+                        continue;
+                    }
+                    _ => continue,
+                };
+                let count = object.series.as_ref().map_or(1, |series| series.count);
+                let previous = counted.insert(object.name_any(), count).unwrap_or(0);
+                let regarding = object
+                    .regarding
+                    .as_ref()
+                    .and_then(|r| r.name.clone())
+                    .unwrap_or_default();
+                let reason = object.reason.clone().unwrap_or_default();
+                let mut seen = record.lock().unwrap();
+                for _ in previous..count {
+                    seen.push((regarding.clone(), reason.clone()));
+                }
+            }
+        });
+        tokio::time::timeout(DEADLINE, is_started)
+            .await
+            .expect("event watch starts")
+            .ok();
+        EventLog { seen, task }
+    }
+
+    fn reasons(&self, regarding: &str) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(r, _)| r == regarding)
+            .map(|(_, reason)| reason.clone())
+            .collect()
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Whether `expected` appears in `reasons` in this order (not necessarily adjacent).
+pub fn appears_in_order(reasons: &[String], expected: &[&str]) -> bool {
+    let mut position = 0;
+    for wanted in expected {
+        match reasons[position..].iter().position(|r| r == wanted) {
+            Some(found) => position += found + 1,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The revision hash of a Rollout's current template.
+pub fn template_hash(rollout: &Rollout) -> String {
+    kulta_api::hash::revision_hash(&rollout.spec.template)
+}
+
+/// A Rollout of `app` with the defaults of [`RolloutBuilder`], 3 replicas.
+pub fn rollout(app: &str) -> RolloutBuilder {
+    RolloutBuilder::new(app).replicas(3)
+}
+
+/// The original README's steps with a short timed pause: setWeight 20 with a 1 s pause, setWeight
+/// 50 with a pause until promoted, setWeight 100.
+pub fn readme_steps() -> Vec<kulta_api::CanaryStep> {
+    vec![
+        steps::set_weight_then_pause(20, Some("1s")),
+        steps::set_weight_then_pause(50, None),
+        steps::set_weight(100),
+    ]
+}

@@ -934,15 +934,18 @@ impl<'a> Planner<'a> {
                 now,
             );
         } else if aborted {
-            let text = self
-                .abort_reason
-                .as_ref()
-                .map_or_else(|| message.clone(), |(_, m)| m.clone());
-            let reason = if self
-                .abort_reason
-                .as_ref()
-                .is_some_and(|(r, _)| *r == "ProgressDeadlineExceeded")
-            {
+            // The cause of the abort: decided in this reconcile, or recorded by an earlier one.
+            let recorded = self
+                .prev
+                .conditions
+                .iter()
+                .find(|c| c.type_ == condition_types::ABORTED && c.status == "True");
+            let (cause, text) = match (&self.abort_reason, recorded) {
+                (Some((reason, text)), _) => (*reason, text.clone()),
+                (None, Some(condition)) => (condition.reason.as_str(), condition.message.clone()),
+                (None, None) => ("RolloutAborted", message.clone()),
+            };
+            let reason = if cause == "ProgressDeadlineExceeded" {
                 "ProgressDeadlineExceeded"
             } else {
                 "RolloutAborted"

@@ -719,6 +719,18 @@ fn progress_deadline_reports_and_aborts_when_asked() {
         world.condition(condition_types::ABORTED),
         ("True".into(), "ProgressDeadlineExceeded".into())
     );
+    // The cause stays on Progressing in later reconciles, not only in the one that aborted.
+    world.accept_route();
+    world.step();
+    world.step();
+    assert_eq!(
+        world.condition(condition_types::PROGRESSING),
+        ("False".into(), "ProgressDeadlineExceeded".into())
+    );
+    assert_eq!(
+        world.condition(condition_types::ABORTED),
+        ("True".into(), "ProgressDeadlineExceeded".into())
+    );
 }
 
 #[test]
