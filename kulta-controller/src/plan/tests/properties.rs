@@ -1,0 +1,115 @@
+//! Property test: random worlds, invariants on every plan.
+use super::*;
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Event {
+    Reconcile,
+    PodsUp(u8),
+    GatewayAccepts,
+    Promote,
+    PromoteFull,
+    Abort,
+    Retry,
+    NewImage(u8),
+    Wait(u16),
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        6 => Just(Event::Reconcile),
+        3 => (1u8..4).prop_map(Event::PodsUp),
+        3 => Just(Event::GatewayAccepts),
+        1 => Just(Event::Promote),
+        1 => Just(Event::PromoteFull),
+        1 => Just(Event::Abort),
+        1 => Just(Event::Retry),
+        1 => (0u8..3).prop_map(Event::NewImage),
+        2 => (1u16..400).prop_map(Event::Wait),
+    ]
+}
+
+fn needed(replicas: i32, weight: u8) -> i32 {
+    (replicas * i32::from(weight) + 99) / 100
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The canary weight never rises while the canary lacks the pods it needs, and no pod
+    /// serving routed traffic is taken away: aborts, replacements and rollbacks route to
+    /// stable (verified) before any scale-down.
+    #[test]
+    fn traffic_only_reaches_available_pods(events in proptest::collection::vec(event(), 1..120)) {
+        let rollout = RolloutBuilder::new("app")
+            .replicas(4)
+            .steps([set_weight(25), pause(Some("2m")), set_weight_then_pause(60, None), set_weight(100)])
+            .generation(1)
+            .uid("uid-p")
+            .build();
+        let mut world = deployed(rollout);
+        for event in events {
+            match event {
+                Event::Reconcile => {
+                    let plan = world.plan();
+                    let weight_now = if world.route_accepted { world.route_weight.unwrap_or(0) } else { world.route_weight.unwrap_or(0).max(world.status().canary_weight.unwrap_or(0) as u8) };
+                    let canary_pods = |world: &World, hash: &Option<String>| hash.as_ref().map_or(0, |h| world.replica_sets.iter().find(|rs| &rs.hash == h).map_or(0, |rs| rs.available));
+                    // Which revision the canary Service selects once pins are applied.
+                    let canary_selects = plan.services.iter().find(|p| p.service == "app-canary").map(|p| p.hash.clone()).or(world.canary_service.clone());
+                    if let Some(w) = plan.route_weight
+                        && w > weight_now
+                    {
+                        prop_assert!(canary_pods(&world, &canary_selects) >= needed(4, w),
+                            "weight {} requested with {} available canary pods", w, canary_pods(&world, &canary_selects));
+                    }
+                    for change in &plan.replica_sets {
+                        if let ReplicaSetChange::Scale { name, replicas } = change {
+                            let rs = world.replica_sets.iter().find(|rs| &rs.name == name).expect("rs");
+                            if *replicas < rs.replicas && Some(&rs.hash) == canary_selects.as_ref() {
+                                let routed = world.route_weight.unwrap_or(0);
+                                prop_assert!(*replicas >= needed(4, routed) || (routed == 0 && world.route_accepted),
+                                    "canary scaled to {} while the route sends it {}%", replicas, routed);
+                            }
+                            let stable_selects = plan.services.iter().find(|p| p.service == "app-stable").map(|p| p.hash.clone()).or(world.stable_service.clone());
+                            if *replicas < rs.replicas && Some(&rs.hash) == stable_selects.as_ref() {
+                                prop_assert!(false, "stable Service's revision {} scaled down to {}", rs.hash, replicas);
+                            }
+                        }
+                    }
+                    world.apply(&plan);
+                }
+                Event::PodsUp(n) => {
+                    for rs in &mut world.replica_sets {
+                        rs.available = (rs.available + i32::from(n)).min(rs.replicas);
+                        rs.ready = rs.available;
+                        rs.current = rs.replicas;
+                    }
+                }
+                Event::GatewayAccepts => world.accept_route(),
+                Event::Promote => world.annotate(labels::PROMOTE_ANNOTATION, "true"),
+                Event::PromoteFull => world.annotate(labels::PROMOTE_ANNOTATION, "full"),
+                Event::Abort => world.annotate(labels::ABORT_ANNOTATION, "true"),
+                Event::Retry => world.annotate(labels::RETRY_ANNOTATION, "true"),
+                Event::NewImage(i) => world.set_image(&format!("nginx:{}", 30 + i)),
+                Event::Wait(s) => world.advance(i64::from(s)),
+            }
+        }
+        // Whatever happened, a cooperative world converges.
+        world.annotate(labels::PROMOTE_ANNOTATION, "full");
+        let mut last = None;
+        for _ in 0..60 {
+            world.step();
+            world.make_available();
+            world.accept_route();
+            last = Some(world.plan().state);
+            if world.status().aborted == Some(true) {
+                world.annotate(labels::RETRY_ANNOTATION, "true");
+            } else if last == Some(RolloutState::Healthy) {
+                break;
+            } else if matches!(last, Some(RolloutState::Paused { .. })) {
+                world.annotate(labels::PROMOTE_ANNOTATION, "full");
+            }
+        }
+        prop_assert_eq!(last, Some(RolloutState::Healthy));
+    }
+}
