@@ -9,7 +9,7 @@
 #      then the rest, twice (the second apply must be a no-op without conflicts); `kubectl get`
 #      must see every applied object, and the Rollout kind must be served.
 #
-# Kinds the sim does not serve (today: rbac.authorization.k8s.io and policy) cannot be applied:
+# Kinds the sim does not serve cannot be applied:
 # they are listed as SKIPPED on every run, never dropped silently, and start being applied as
 # soon as the sim serves them. kulta-controller/tests/deploy.rs checks them instead (RBAC
 # allow-list, and a decode into their k8s-openapi types that catches unknown fields).

@@ -109,6 +109,30 @@ fn default_service(
     }
 }
 
+/// Secrets: `type` Opaque, and `stringData` folded into `data` (base64), as the real server's
+/// conversion does; `stringData` is never stored and wins over `data` for the same key.
+fn default_secret(object: &mut Value) {
+    let Some(map) = object.as_object_mut() else {
+        return;
+    };
+    set_default(map, "type", json!("Opaque"));
+    let Some(Value::Object(string_data)) = map.remove("stringData") else {
+        return;
+    };
+    if !map.get("data").is_some_and(Value::is_object) {
+        map.insert("data".into(), json!({}));
+    }
+    let Some(data) = map.get_mut("data").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (key, value) in string_data {
+        let text = value.as_str().unwrap_or_default().as_bytes().to_vec();
+        if let Ok(encoded) = serde_json::to_value(k8s_openapi::ByteString(text)) {
+            data.insert(key, encoded);
+        }
+    }
+}
+
 /// Applies the built-in defaults of `resource` to `object` (`old` on updates).
 pub fn apply(
     resource: &ResourceType,
@@ -147,6 +171,7 @@ pub fn apply(
             }
         }
         ("", "Service") => default_service(object, old, next_cluster_ip),
+        ("", "Secret") => default_secret(object),
         _ => {}
     }
 }
@@ -180,6 +205,18 @@ mod tests {
         assert_eq!(
             object["spec"]["template"]["spec"]["restartPolicy"],
             "Always"
+        );
+    }
+
+    #[test]
+    fn secrets_fold_string_data_into_data() {
+        let mut object = json!({"data": {"a": "b2xk", "b": "Yg=="}, "stringData": {"a": "new"}});
+        apply(&resource("Secret"), &mut object, None, &mut || {
+            String::new()
+        });
+        assert_eq!(
+            object,
+            json!({"type": "Opaque", "data": {"a": "bmV3", "b": "Yg=="}})
         );
     }
 

@@ -10,9 +10,11 @@
 //! ```
 //!
 //! Layout: [`server`] routes requests to [`handlers`] (resource verbs), [`watch`],
-//! [`discovery`] and [`openapi`]; [`store`] holds objects and events; [`write`], [`gc`] and
-//! [`crd`] implement the API server's write rules; [`faults`] and [`requestlog`] serve tests.
+//! [`discovery`] and [`openapi`] (with [`builtin_openapi`]); [`store`] holds objects and events;
+//! [`write`], [`gc`] and [`crd`] implement the API server's write rules; [`table`] and
+//! [`printers`] render `kubectl get` tables; [`faults`] and [`requestlog`] serve tests.
 
+pub mod builtin_openapi;
 pub mod collection;
 pub mod controllers;
 pub mod crd;
@@ -27,6 +29,7 @@ pub mod jsonpath;
 pub mod kubeconfig;
 pub mod openapi;
 pub mod patch;
+pub mod printers;
 pub mod query;
 pub mod requestlog;
 pub mod resources;

@@ -30,7 +30,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the API until interrupted.
+    /// Serve the API until interrupted (SIGINT) or terminated (SIGTERM), then shut down
+    /// gracefully: watches end and the listener closes.
     Serve(ServeArgs),
 }
 
@@ -81,6 +82,9 @@ async fn run() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let Command::Serve(args) = Cli::parse().command;
+    // Registered before serving, so that a signal sent as soon as the kubeconfig appears (as
+    // scripts/check-deploy.sh does) is not lost.
+    let mut signals = ShutdownSignals::register()?;
     let mut builder = kulta_sim::Sim::builder()
         .address(args.addr)
         .allow_non_loopback(args.allow_non_loopback)
@@ -94,7 +98,53 @@ async fn run() -> anyhow::Result<()> {
     let sim = builder.start().await?;
     println!("kulta-sim serving {}", sim.base_url());
     println!("kubeconfig: {}", sim.kubeconfig_path().display());
-    tokio::signal::ctrl_c().await?;
+    let signal = signals.next().await;
+    tracing::info!(signal, "shutting down");
     sim.shutdown().await;
     Ok(())
+}
+
+/// SIGINT and SIGTERM (what `kill`, process supervisors and container runtimes send).
+#[cfg(unix)]
+struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl ShutdownSignals {
+    fn register() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// The name of the first signal received.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}
+
+/// Ctrl-C only, where there are no Unix signals.
+#[cfg(not(unix))]
+struct ShutdownSignals;
+
+#[cfg(not(unix))]
+impl ShutdownSignals {
+    fn register() -> std::io::Result<Self> {
+        Ok(ShutdownSignals)
+    }
+
+    async fn next(&mut self) -> &'static str {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "ctrl-c",
+            // Without a signal handler there is nothing to wait for: serve until killed.
+            Err(_) => std::future::pending().await,
+        }
+    }
 }

@@ -1,12 +1,14 @@
 //! OpenAPI v3 documents: an index of group-versions (`/openapi/v3`) and one document per
-//! group-version with a schema per kind (a CRD's `openAPIV3Schema`, or a permissive object schema
-//! for built-in kinds) and paths whose PATCH operations declare `fieldValidation`, which is how
+//! group-version with a schema per kind (a CRD's `openAPIV3Schema`, or for built-in kinds their
+//! k8s-openapi schemas and every component they reference, see [`crate::builtin_openapi`]) and
+//! paths whose PATCH operations declare `fieldValidation`, which is how
 //! kubectl decides to leave validation to the server.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde_json::{Map, Value, json};
 
+use crate::builtin_openapi;
 use crate::resources::{Registry, ResourceType};
 
 fn reversed_group(group: &str) -> String {
@@ -18,8 +20,12 @@ fn reversed_group(group: &str) -> String {
     parts.join(".")
 }
 
-/// The component name of a kind's schema, e.g. `io.kulta.v1alpha1.Rollout`.
+/// The component name of a kind's schema, e.g. `io.kulta.v1alpha1.Rollout` or
+/// `io.k8s.api.apps.v1.Deployment`.
 pub fn schema_name(resource: &ResourceType) -> String {
+    if let Some(schemas) = builtin_schemas(resource) {
+        return schemas.name.clone();
+    }
     format!(
         "{}.{}.{}",
         reversed_group(&resource.group),
@@ -32,12 +38,21 @@ fn gvk(resource: &ResourceType) -> Value {
     json!({"group": resource.group, "version": resource.version, "kind": resource.kind})
 }
 
+fn builtin_schemas(resource: &ResourceType) -> Option<&'static builtin_openapi::KindSchemas> {
+    if resource.custom {
+        return None;
+    }
+    builtin_openapi::schemas(&resource.group, &resource.kind)
+}
+
 fn kind_schema(resource: &ResourceType) -> Value {
-    let mut schema = match &resource.schema {
-        Some(schema) => schema.clone(),
-        None => json!({
+    let builtin = builtin_schemas(resource).and_then(|s| s.definitions.get(&s.name));
+    let mut schema = match (&resource.schema, builtin) {
+        (Some(schema), _) => schema.clone(),
+        (None, Some(schema)) => schema.clone(),
+        (None, None) => json!({
             "type": "object",
-            "description": format!("{} (kulta-sim serves built-in kinds with a permissive schema)", resource.kind),
+            "description": format!("{} (no typed schema: permissive)", resource.kind),
             "properties": {
                 "apiVersion": {"type": "string"},
                 "kind": {"type": "string"},
@@ -94,6 +109,11 @@ pub fn document(registry: &Registry, group: &str, version: &str) -> Option<Value
     let mut schemas = Map::new();
     let mut paths = Map::new();
     for resource in &resources {
+        if let Some(builtin) = builtin_schemas(resource) {
+            for (name, schema) in &builtin.definitions {
+                schemas.insert(name.clone(), schema.clone());
+            }
+        }
         schemas.insert(schema_name(resource), kind_schema(resource));
         let prefix = resource.gv_prefix();
         let collection = if resource.namespaced {
@@ -138,9 +158,13 @@ pub fn document(registry: &Registry, group: &str, version: &str) -> Option<Value
     }))
 }
 
-fn hash_of(value: &Value) -> String {
+/// The `?hash=` of a group-version's document. The document is a pure function of the
+/// group-version's resource types (built-in schemas are static), so hashing those is enough and
+/// spares building every document for each index request (kubectl fetches the index on every
+/// invocation and caches documents by hash).
+fn hash_of(resources: &[std::sync::Arc<ResourceType>]) -> String {
     let mut hasher = DefaultHasher::new();
-    value.to_string().hash(&mut hasher);
+    format!("{resources:?}").hash(&mut hasher);
     format!("{:016X}", hasher.finish())
 }
 
@@ -149,9 +173,10 @@ pub fn index(registry: &Registry) -> Value {
     let mut paths = Map::new();
     for group in registry.groups() {
         for version in registry.versions_of(&group) {
-            let Some(doc) = document(registry, &group, &version) else {
+            let resources = registry.of_group_version(&group, &version);
+            if resources.is_empty() {
                 continue;
-            };
+            }
             let key = if group.is_empty() {
                 format!("api/{version}")
             } else {
@@ -159,9 +184,60 @@ pub fn index(registry: &Registry) -> Value {
             };
             paths.insert(
                 key.clone(),
-                json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={}", hash_of(&doc))}),
+                json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={}", hash_of(&resources))}),
             );
         }
     }
     json!({"paths": paths})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn widget(schema: Value) -> ResourceType {
+        let crd = json!({"spec": {"group": "test.kulta.io", "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": schema}}]}});
+        crate::resources::from_crd(&crd).remove(0)
+    }
+
+    fn url_of(registry: &Registry, key: &str) -> String {
+        index(registry)["paths"][key]["serverRelativeURL"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn index_hashes_change_with_the_schemas_they_stand_for() {
+        let mut registry = Registry::with_builtins();
+        let apps = url_of(&registry, "apis/apps/v1");
+        registry.insert(widget(json!({"type": "object"})));
+        let first = url_of(&registry, "apis/test.kulta.io/v1");
+        assert_eq!(url_of(&registry, "apis/apps/v1"), apps);
+        registry.insert(widget(
+            json!({"type": "object", "properties": {"spec": {"type": "object"}}}),
+        ));
+        assert_ne!(url_of(&registry, "apis/test.kulta.io/v1"), first);
+    }
+
+    #[test]
+    fn builtin_documents_carry_typed_schemas_and_their_references() {
+        let registry = Registry::with_builtins();
+        let document = document(&registry, "apps", "v1").unwrap();
+        let schemas = &document["components"]["schemas"];
+        let deployment = &schemas["io.k8s.api.apps.v1.Deployment"];
+        assert_eq!(
+            deployment["x-kubernetes-group-version-kind"],
+            json!([{"group": "apps", "version": "v1", "kind": "Deployment"}])
+        );
+        assert!(schemas["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"].is_object());
+        let post = &document["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments"]["post"];
+        assert_eq!(
+            post["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/io.k8s.api.apps.v1.Deployment"
+        );
+    }
 }

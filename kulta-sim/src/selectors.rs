@@ -170,7 +170,8 @@ pub struct FieldSelector {
 
 impl FieldSelector {
     /// Parses the `fieldSelector` query value; `allowed` lists the kind's extra selectable
-    /// fields.
+    /// fields, each a path (`spec.nodeName`) or `label=path` where the field label names another
+    /// path (core Events' `source=source.component`).
     ///
     /// # Errors
     /// 400 BadRequest for a malformed selector or a field the kind does not support.
@@ -189,15 +190,20 @@ impl FieldSelector {
                 )));
             };
             let field = field.trim();
-            if field != "metadata.name"
-                && field != "metadata.namespace"
-                && !allowed.iter().any(|a| a == field)
-            {
+            let path = if field == "metadata.name" || field == "metadata.namespace" {
+                Some(field)
+            } else {
+                allowed.iter().find_map(|entry| {
+                    let (label, path) = entry.split_once('=').unwrap_or((entry, entry));
+                    (label == field).then_some(path)
+                })
+            };
+            let Some(path) = path else {
                 return Err(ApiError::bad_request(format!(
                     "field label not supported: {field}"
                 )));
-            }
-            requirements.push((field.to_string(), equal, value.trim().to_string()));
+            };
+            requirements.push((path.to_string(), equal, value.trim().to_string()));
         }
         Ok(FieldSelector { requirements })
     }
@@ -280,6 +286,19 @@ mod tests {
             FieldSelector::parse("spec.nodeName=", &allowed)
                 .unwrap()
                 .matches(&o)
+        );
+        let event = json!({"source": {"component": "kulta", "host": "node-1"}});
+        let allowed = vec!["source=source.component".to_string()];
+        assert!(
+            FieldSelector::parse("source=kulta", &allowed)
+                .unwrap()
+                .matches(&event)
+        );
+        assert_eq!(
+            FieldSelector::parse("source.component=kulta", &allowed)
+                .unwrap_err()
+                .code,
+            400
         );
     }
 }

@@ -1,10 +1,12 @@
-//! `meta.k8s.io/v1` Table rendering for `kubectl get`: a Name column, the CRD's
+//! `meta.k8s.io/v1` Table rendering for `kubectl get`: for built-in kinds the columns of the
+//! real server's printers ([`crate::printers`]), for custom resources a Name column and the CRD's
 //! `additionalPrinterColumns` (or Age), with each row's object as `PartialObjectMetadata` or in
 //! full.
 
 use serde_json::{Value, json};
 
 use crate::jsonpath;
+use crate::printers;
 use crate::resources::ResourceType;
 
 /// Whether an `Accept` header asks for a Table.
@@ -15,21 +17,40 @@ pub fn wants_table(accept: &str) -> bool {
         .is_some_and(|first| first.contains("as=Table"))
 }
 
-/// A Kubernetes-style short age: `42s`, `5m10s`, `3h`, `2d`.
+/// A Kubernetes-style short age (`duration.HumanDuration`): `42s`, `5m10s`, `3h10m`, `2d5h`,
+/// `1y20d`; `<unknown>` for an unparsable timestamp.
 pub fn human_age(created: &str) -> String {
     let Ok(created) = chrono::DateTime::parse_from_rfc3339(created) else {
         return "<unknown>".to_string();
     };
-    let seconds = (chrono::Utc::now() - created.with_timezone(&chrono::Utc))
-        .num_seconds()
-        .max(0);
-    match seconds {
-        s if s < 120 => format!("{s}s"),
-        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
-        s if s < 3 * 3600 => format!("{}m", s / 60),
-        s if s < 8 * 3600 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        s if s < 48 * 3600 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
+    human_duration((chrono::Utc::now() - created.with_timezone(&chrono::Utc)).num_seconds())
+}
+
+/// `duration.HumanDuration` of a number of seconds.
+pub fn human_duration(seconds: i64) -> String {
+    if seconds < -1 {
+        return "<invalid>".to_string();
+    }
+    let seconds = seconds.max(0);
+    let (minutes, hours, days) = (seconds / 60, seconds / 3600, seconds / 86400);
+    let years = days / 365;
+    let with = |major: i64, unit: &str, minor: i64, minor_unit: &str| {
+        if minor == 0 {
+            format!("{major}{unit}")
+        } else {
+            format!("{major}{unit}{minor}{minor_unit}")
+        }
+    };
+    match () {
+        () if seconds < 120 => format!("{seconds}s"),
+        () if minutes < 10 => with(minutes, "m", seconds % 60, "s"),
+        () if minutes < 3 * 60 => format!("{minutes}m"),
+        () if hours < 8 => with(hours, "h", minutes % 60, "m"),
+        () if hours < 48 => format!("{hours}h"),
+        () if hours < 24 * 8 => with(days, "d", hours % 24, "h"),
+        () if hours < 24 * 365 * 2 => format!("{days}d"),
+        () if hours < 24 * 365 * 8 => with(years, "y", days % 365, "d"),
+        () => format!("{years}y"),
     }
 }
 
@@ -49,10 +70,18 @@ pub fn to_table(
     list_metadata: Value,
     full_objects: bool,
 ) -> Value {
+    let builtin = printers::printer(resource);
     let mut columns = vec![json!({
         "name": "Name", "type": "string", "format": "name", "priority": 0,
         "description": "Name must be unique within a namespace."
     })];
+    if let Some(printer) = &builtin {
+        columns = printer
+            .columns
+            .iter()
+            .map(printers::Column::definition)
+            .collect();
+    }
     let custom_columns = !resource.printer_columns.is_empty();
     for column in &resource.printer_columns {
         columns.push(json!({
@@ -60,7 +89,7 @@ pub fn to_table(
             "description": column.description, "priority": column.priority,
         }));
     }
-    if !custom_columns {
+    if !custom_columns && builtin.is_none() {
         columns.push(json!({
             "name": "Age", "type": "string", "format": "", "priority": 0,
             "description": "CreationTimestamp is a timestamp representing the server time when this object was created."
@@ -70,7 +99,9 @@ pub fn to_table(
         .iter()
         .map(|object| {
             let mut cells = vec![object["metadata"]["name"].clone()];
-            if custom_columns {
+            if let Some(printer) = &builtin {
+                cells = (printer.row)(object);
+            } else if custom_columns {
                 for column in &resource.printer_columns {
                     cells.push(cell(
                         jsonpath::evaluate(object, &column.json_path),
@@ -103,4 +134,32 @@ pub fn to_table(
         "columnDefinitions": columns,
         "rows": rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_kubectl() {
+        let cases = [
+            (-5, "<invalid>"),
+            (-1, "0s"),
+            (42, "42s"),
+            (119, "119s"),
+            (120, "2m"),
+            (310, "5m10s"),
+            (45 * 60, "45m"),
+            (3 * 3600 + 600, "3h10m"),
+            (5 * 3600, "5h"),
+            (30 * 3600, "30h"),
+            (2 * 86400 + 5 * 3600, "2d5h"),
+            (40 * 86400, "40d"),
+            (3 * 365 * 86400 + 86400, "3y1d"),
+            (9 * 365 * 86400, "9y"),
+        ];
+        for (seconds, expected) in cases {
+            assert_eq!(human_duration(seconds), expected, "{seconds}");
+        }
+    }
 }

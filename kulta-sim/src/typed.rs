@@ -16,7 +16,7 @@ fn round_trip<T: DeserializeOwned + Serialize>(object: &Value) -> Result<Value, 
 }
 
 fn decode(resource: &ResourceType, object: &Value) -> Option<Result<Value, String>> {
-    use k8s_openapi::api::{apps, coordination, core, events};
+    use k8s_openapi::api::{apps, coordination, core, events, policy, rbac};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     Some(match (resource.group.as_str(), resource.kind.as_str()) {
         ("", "Namespace") => round_trip::<core::v1::Namespace>(object),
@@ -30,6 +30,13 @@ fn decode(resource: &ResourceType, object: &Value) -> Option<Result<Value, Strin
         ("apps", "ReplicaSet") => round_trip::<apps::v1::ReplicaSet>(object),
         ("apps", "Deployment") => round_trip::<apps::v1::Deployment>(object),
         ("coordination.k8s.io", "Lease") => round_trip::<coordination::v1::Lease>(object),
+        ("rbac.authorization.k8s.io", "Role") => round_trip::<rbac::v1::Role>(object),
+        ("rbac.authorization.k8s.io", "RoleBinding") => round_trip::<rbac::v1::RoleBinding>(object),
+        ("rbac.authorization.k8s.io", "ClusterRole") => round_trip::<rbac::v1::ClusterRole>(object),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            round_trip::<rbac::v1::ClusterRoleBinding>(object)
+        }
+        ("policy", "PodDisruptionBudget") => round_trip::<policy::v1::PodDisruptionBudget>(object),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             round_trip::<apiextensions::CustomResourceDefinition>(object)
         }

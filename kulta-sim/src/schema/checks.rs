@@ -26,8 +26,31 @@ pub(super) fn type_name(value: &Value) -> &'static str {
     }
 }
 
-fn render(value: &Value) -> String {
-    value.to_string()
+/// A value as the API server prints it (Go's `%v`): numbers held as floats print like Go
+/// floats, so a bound read from a CRD as `65535.0` prints `65535` and `0.5` stays `0.5`.
+pub(super) fn render(value: &Value) -> String {
+    match value {
+        Value::Number(number) if number.is_f64() => go_float(number.as_f64().unwrap_or_default()),
+        other => other.to_string(),
+    }
+}
+
+/// Go's `%v` of a float64: the shortest representation, in exponent form (`1e+21`, `1e-05`)
+/// outside `1e-4 <= |f| < 1e21`.
+pub(super) fn go_float(float: f64) -> String {
+    if float == 0.0 || !float.is_finite() {
+        // Rust prints `0`, `-0`, `inf`, `NaN`; finite zeros are all JSON can carry.
+        return format!("{float}");
+    }
+    let exponent = float.abs().log10().floor();
+    if (-4.0..21.0).contains(&exponent) {
+        return format!("{float}");
+    }
+    let scientific = format!("{float:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let sign = if exponent < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exponent.abs())
 }
 
 fn is_integer(value: &Value) -> bool {

@@ -509,3 +509,40 @@ fn real_httproute_crd_accepts_the_examples_and_enforces_its_cel_rules() {
         "{found:#?}"
     );
 }
+
+#[test]
+fn float_bounds_and_values_print_like_go() {
+    let schema = json!({"type": "object", "properties": {
+        "port": {"type": "integer", "minimum": 1.0, "maximum": 65535.0},
+        "ratio": {"type": "number", "maximum": 0.5},
+    }});
+    let messages = |object: Value| -> Vec<String> {
+        validate(&schema, &object, None)
+            .into_iter()
+            .map(|v| v.message)
+            .collect()
+    };
+    assert_eq!(
+        messages(json!({"port": 70000})),
+        ["Invalid value: 70000: port in body should be less than or equal to 65535"]
+    );
+    assert_eq!(
+        messages(json!({"port": 0})),
+        ["Invalid value: 0: port in body should be greater than or equal to 1"]
+    );
+    assert_eq!(
+        messages(json!({"ratio": 2.0})),
+        ["Invalid value: 2: ratio in body should be less than or equal to 0.5"]
+    );
+    for (float, expected) in [
+        (65535.0, "65535"),
+        (0.5, "0.5"),
+        (-3.0, "-3"),
+        (1e21, "1e+21"),
+        (1.5e-5, "1.5e-05"),
+        (0.0001, "0.0001"),
+        (123456789.0, "123456789"),
+    ] {
+        assert_eq!(checks::go_float(float), expected);
+    }
+}
