@@ -213,13 +213,21 @@ impl<'a> Planner<'a> {
         self.observed.replica_set(hash).map_or(0, |rs| rs.available)
     }
 
-    /// Weight the router is known to send to the canary now.
+    /// The most traffic the canary may be receiving now: the weight the router verified, or the
+    /// weight last requested, which the data plane may already serve before it is verified.
     fn weight_in_effect(&self) -> u8 {
-        self.observed
+        let verified = self
+            .observed
             .route
             .weight_in_effect()
             .or_else(|| self.prev.canary_weight.and_then(|w| u8::try_from(w).ok()))
-            .unwrap_or(0)
+            .unwrap_or(0);
+        let requested = self
+            .prev
+            .desired_canary_weight
+            .and_then(|w| u8::try_from(w).ok())
+            .unwrap_or(0);
+        verified.max(requested)
     }
 
     fn decide(&mut self, actions: &[UserAction]) -> RolloutState {

@@ -305,3 +305,42 @@ fn a_router_error_holds_the_step_and_is_reported() {
             .contains("not found")
     );
 }
+
+#[test]
+fn a_requested_weight_keeps_its_pods_before_it_is_verified() {
+    // Found by the property test: the data plane may serve a requested weight before the router
+    // verifies it, so the canary must keep the pods that weight needs, whatever step comes next.
+    let rollout = RolloutBuilder::new("app")
+        .replicas(4)
+        .steps([
+            set_weight(25),
+            kulta_api::steps::pause(Some("2m")),
+            set_weight(60),
+            set_weight(100),
+        ])
+        .generation(1)
+        .uid("uid-r")
+        .build();
+    let mut world = deployed(rollout);
+    world.set_image("nginx:2");
+    let canary = world.hash();
+    world.annotate(labels::PROMOTE_ANNOTATION, "true");
+    world.step(); // step 1 skipped, pause started
+    world.advance(120);
+    world.step(); // setWeight 60 waits for 3 pods
+    world.make_available();
+    assert_eq!(world.step().route_weight, Some(60)); // requested, not verified
+    // Abort and retry at once: back to step 1 (25%, one pod) while 60% may be live.
+    world.annotate(labels::ABORT_ANNOTATION, "true");
+    world.annotate(labels::RETRY_ANNOTATION, "true");
+    let plan = world.step();
+    assert_eq!(plan.status.current_step_index, Some(0));
+    assert!(
+        !plan
+            .replica_sets
+            .iter()
+            .any(|c| matches!(c, ReplicaSetChange::Scale { replicas, .. } if *replicas < 3)),
+        "canary {canary} scaled below what 60% needs: {:?}",
+        plan.replica_sets
+    );
+}

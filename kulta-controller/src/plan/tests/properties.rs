@@ -34,7 +34,7 @@ fn needed(replicas: i32, weight: u8) -> i32 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     /// The canary weight never rises while the canary lacks the pods it needs, and no pod
     /// serving routed traffic is taken away: aborts, replacements and rollbacks route to
