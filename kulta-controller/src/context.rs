@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::runtime::reflector::Store;
-use kulta_api::{Rollout, RolloutStatus};
+use kulta_api::{Rollout, RolloutStatus, labels};
 use kulta_router::RouterRegistry;
 
 use crate::clock::Clock;
@@ -59,25 +59,7 @@ impl Context {
         let Some(last) = written.get(&key) else {
             return rollout.clone();
         };
-        let same_object = rollout.metadata.uid.as_deref() == Some(last.uid.as_str());
-        let cached_status = rollout.status.clone().unwrap_or_default();
-        let cache_behind = rollout.metadata.resource_version.as_deref()
-            != Some(last.resource_version.as_str())
-            && cached_status != last.status
-            && is_older(
-                rollout.metadata.resource_version.as_deref(),
-                &last.resource_version,
-            );
-        if same_object && cache_behind {
-            // Nothing but our own status write happened since (else the cache would be newer),
-            // so the status write may carry the version that write produced.
-            let mut fresher = rollout.clone();
-            fresher.status = Some(last.status.clone());
-            fresher.metadata.resource_version = Some(last.resource_version.clone());
-            fresher
-        } else {
-            rollout.clone()
-        }
+        fresher_view(rollout, last)
     }
 
     pub(crate) fn remember(&self, rollout: &Rollout, status: &RolloutStatus) {
@@ -107,10 +89,46 @@ impl Context {
     }
 }
 
+/// The Rollout to plan from given our last status write `last` (see [`Context::freshest`]).
+fn fresher_view(rollout: &Rollout, last: &WrittenStatus) -> Rollout {
+    let same_object = rollout.metadata.uid.as_deref() == Some(last.uid.as_str());
+    let cached_status = rollout.status.clone().unwrap_or_default();
+    let cache_behind = rollout.metadata.resource_version.as_deref()
+        != Some(last.resource_version.as_str())
+        && cached_status != last.status
+        && is_older(
+            rollout.metadata.resource_version.as_deref(),
+            &last.resource_version,
+        );
+    if same_object && cache_behind {
+        // Nothing but our own status write happened since (else the cache would be newer),
+        // so the status write may carry the version that write produced.
+        let mut fresher = rollout.clone();
+        fresher.status = Some(last.status.clone());
+        fresher.metadata.resource_version = Some(last.resource_version.clone());
+        // Every action annotation of this older version was seen, and consumed, by the
+        // reconcile that made our write (that write carried the version right before it).
+        // Acting on it again would promote twice: the removal has just not reached the
+        // cache yet.
+        if let Some(annotations) = fresher.metadata.annotations.as_mut() {
+            for key in [
+                labels::PROMOTE_ANNOTATION,
+                labels::ABORT_ANNOTATION,
+                labels::RETRY_ANNOTATION,
+            ] {
+                annotations.remove(key);
+            }
+        }
+        fresher
+    } else {
+        rollout.clone()
+    }
+}
+
 /// Whether resourceVersion `cached` is older than `written`. resourceVersions are opaque
 /// strings; when both parse as integers (etcd revisions, and kulta-sim) they are compared as
 /// such, otherwise any difference counts as older.
-fn is_older(cached: Option<&str>, written: &str) -> bool {
+pub(crate) fn is_older(cached: Option<&str>, written: &str) -> bool {
     match (
         cached.and_then(|c| c.parse::<u64>().ok()),
         written.parse::<u64>().ok(),
@@ -172,6 +190,7 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::ResourceExt;
 
     #[test]
     fn backoff_doubles_caps_and_resets() {
@@ -181,6 +200,37 @@ mod tests {
         assert_eq!(backoff.next("b").as_secs(), 1, "per object");
         backoff.reset("a");
         assert_eq!(backoff.next("a").as_secs(), 1);
+    }
+
+    #[test]
+    fn a_cache_behind_our_write_does_not_replay_consumed_actions() {
+        let mut cached = kulta_api::testing::RolloutBuilder::new("app")
+            .uid("u")
+            .annotation(labels::PROMOTE_ANNOTATION, "true")
+            .annotation("team", "a")
+            .build();
+        cached.metadata.resource_version = Some("10".into());
+        let last = WrittenStatus {
+            uid: "u".into(),
+            resource_version: "12".into(),
+            status: RolloutStatus {
+                current_step_index: Some(2),
+                ..RolloutStatus::default()
+            },
+        };
+        let view = fresher_view(&cached, &last);
+        assert_eq!(view.metadata.resource_version.as_deref(), Some("12"));
+        assert_eq!(
+            view.status.as_ref().and_then(|s| s.current_step_index),
+            Some(2)
+        );
+        let annotations = view.metadata.annotations.unwrap_or_default();
+        assert!(!annotations.contains_key(labels::PROMOTE_ANNOTATION));
+        assert!(annotations.contains_key("team"));
+        // A cache at or past our write is planned from as it is.
+        cached.metadata.resource_version = Some("13".into());
+        let view = fresher_view(&cached, &last);
+        assert!(view.annotations().contains_key(labels::PROMOTE_ANNOTATION));
     }
 
     #[test]

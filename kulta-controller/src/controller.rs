@@ -7,21 +7,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use gateway_api::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller as KubeController};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use kulta_api::{Rollout, labels};
 use kulta_router::{RouterFactory, RouterRegistry};
-use kulta_router_gateway::GatewayApiRouterFactory;
 use tracing::debug;
 
+use crate::cache_trim;
 use crate::clock::{Clock, SystemClock};
 use crate::context::{Backoff, Context};
 use crate::reconcile::{error_policy, reconcile};
+use crate::route_cache::CachedGatewayApiRouterFactory;
 use crate::runtime::metrics::Metrics;
 
 type Shutdown = Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>>;
@@ -30,13 +32,19 @@ type Shutdown = Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>>;
 pub struct Controller;
 
 impl Controller {
-    /// A builder for a controller on `client`, with the Gateway API router registered.
+    /// A builder for a controller on `client`, with the Gateway API router registered. The
+    /// router reads HTTPRoutes from the controller's route watch.
     pub fn builder(client: Client) -> ControllerBuilder {
+        let (route_store, route_writer) = reflector::store::<HttpRoute>();
         let mut routers = RouterRegistry::new();
-        routers.register(GatewayApiRouterFactory::new(client.clone()));
+        routers.register(CachedGatewayApiRouterFactory::new(
+            client.clone(),
+            route_store,
+        ));
         ControllerBuilder {
             client,
             routers,
+            route_writer,
             namespace: None,
             concurrency: 16,
             clock: Arc::new(SystemClock),
@@ -53,6 +61,7 @@ impl Controller {
 pub struct ControllerBuilder {
     client: Client,
     routers: RouterRegistry,
+    route_writer: Writer<HttpRoute>,
     namespace: Option<String>,
     concurrency: u16,
     clock: Arc<dyn Clock>,
@@ -130,6 +139,7 @@ impl ControllerBuilder {
         let (rollout_store, rollout_writer) = reflector::store::<Rollout>();
         let rollout_stream = watcher(self.api::<Rollout>(&client), watcher::Config::default())
             .default_backoff()
+            .modify(cache_trim::rollout)
             .inspect(synced.marker(0))
             .reflect(rollout_writer)
             .applied_objects();
@@ -141,22 +151,25 @@ impl ControllerBuilder {
         let (replica_sets, rs_writer) = reflector::store::<ReplicaSet>();
         let rs_stream = watcher(self.api::<ReplicaSet>(&client), managed)
             .default_backoff()
+            .modify(cache_trim::replica_set)
             .inspect(synced.marker(1))
             .reflect(rs_writer)
             .touched_objects();
         let (services, svc_writer) = reflector::store::<Service>();
         let svc_stream = watcher(self.api::<Service>(&client), watcher::Config::default())
             .default_backoff()
+            .modify(cache_trim::service)
             .inspect(synced.marker(2))
             .reflect(svc_writer)
             .touched_objects();
-        let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
-        let route_resource = ApiResource::from_gvk(&gvk);
-        let routes: Api<DynamicObject> = match &self.namespace {
-            Some(namespace) => Api::namespaced_with(client.clone(), namespace, &route_resource),
-            None => Api::all_with(client.clone(), &route_resource),
-        };
-        let route_stream = watcher(routes, watcher::Config::default()).default_backoff().touched_objects().filter(|event| {
+        // HTTPRoutes: mapped to the Rollouts that name them, and cached for the Gateway API
+        // router's verification and writes.
+        let route_stream = watcher(self.api::<HttpRoute>(&client), watcher::Config::default())
+            .default_backoff()
+            .modify(cache_trim::http_route)
+            .reflect(self.route_writer)
+            .touched_objects()
+            .filter(|event| {
             if let Err(error) = event {
                 debug!(%error, "HTTPRoute watch unavailable (are the Gateway API CRDs installed?)");
             }
@@ -190,11 +203,9 @@ impl ControllerBuilder {
             .watches_stream(svc_stream, move |service: Service| {
                 rollouts_using_service(&by_service, &service)
             })
-            .watches_stream_with(
-                route_stream,
-                move |route: DynamicObject| rollouts_using_route(&by_route, &route),
-                route_resource,
-            );
+            .watches_stream(route_stream, move |route: HttpRoute| {
+                rollouts_using_route(&by_route, &route)
+            });
         if let Some(shutdown) = self.shutdown {
             controller = controller.graceful_shutdown_on(shutdown);
         }
@@ -283,7 +294,7 @@ fn rollouts_using_service(store: &Store<Rollout>, service: &Service) -> Vec<Obje
         .collect()
 }
 
-fn rollouts_using_route(store: &Store<Rollout>, route: &DynamicObject) -> Vec<ObjectRef<Rollout>> {
+fn rollouts_using_route(store: &Store<Rollout>, route: &HttpRoute) -> Vec<ObjectRef<Rollout>> {
     let route_namespace = route.namespace().unwrap_or_default();
     let route_name = route.name_any();
     store

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod apply;
+pub mod cache_trim;
 pub mod cli;
 pub mod clock;
 pub mod context;
@@ -24,6 +25,7 @@ pub mod events;
 pub mod observe;
 pub mod plan;
 pub mod reconcile;
+pub mod route_cache;
 pub mod runtime;
 pub mod sandbox;
 

@@ -287,7 +287,10 @@ async fn wait_settled(
     deadline: Instant,
     args: &SandboxArgs,
 ) -> anyhow::Result<Rollout> {
-    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    // Often enough to show short-lived states: with the route read from the cache, the 100%
+    // step lasts little more than the gateway's status delay before promotion moves traffic
+    // back to the (new) stable Service.
+    let mut ticker = tokio::time::interval(Duration::from_millis(25));
     let mut paused_since: Option<Instant> = None;
     let mut told = false;
     loop {

@@ -23,6 +23,9 @@ use super::{
 
 /// How long to wait for a router's verification before looking again without a watch event.
 const VERIFY_RECHECK: Duration = Duration::from_secs(2);
+/// How long a step waits for verification before the router's pending reason appears in the
+/// status message.
+const PENDING_DETAIL_AFTER: Duration = Duration::from_secs(5);
 
 /// The parts of a valid spec the plan uses, parsed once.
 pub(super) struct Spec {
@@ -201,6 +204,18 @@ impl<'a> Planner<'a> {
         self.route_weight = Some(weight);
         self.status.desired_canary_weight = Some(i32::from(weight));
         false
+    }
+
+    /// Whether a pending verification's reason belongs in the message. Right after a weight
+    /// is written the gateway has not observed it yet, always: naming that in the message would
+    /// cost a status write per step for nothing a person can act on. Once the step has waited
+    /// [`PENDING_DETAIL_AFTER`], the reason is shown (the recheck every [`VERIFY_RECHECK`]
+    /// writes it).
+    fn pending_long_enough(&self) -> bool {
+        self.status.progress_start_time.is_none_or(|start| {
+            self.now - start
+                >= chrono::Duration::from_std(PENDING_DETAIL_AFTER).unwrap_or(chrono::Duration::MAX)
+        })
     }
 
     fn replicas_for_weight(&self, weight: u8) -> i32 {
@@ -763,6 +778,7 @@ impl<'a> Planner<'a> {
         let now = self.now;
         let steps = self.spec.steps.len();
         let name = self.name().to_string();
+        let show_pending = self.pending_long_enough();
         let status = &mut self.status;
         status.observed_generation = generation;
         if let Some(weight) = self.observed.route.weight_in_effect()
@@ -854,8 +870,9 @@ impl<'a> Planner<'a> {
         };
         match &self.observed.route {
             RouteObservation::Pending { reason, .. }
-                if self.route_weight.is_some()
-                    || matches!(state, RolloutState::ShiftingTraffic { .. }) =>
+                if (self.route_weight.is_some()
+                    || matches!(state, RolloutState::ShiftingTraffic { .. }))
+                    && show_pending =>
             {
                 message.push_str(&format!(" ({reason})"));
             }
