@@ -410,9 +410,11 @@ async fn reconciling_a_settled_rollout_makes_zero_writes() {
         )
         .await;
     cluster
-        .wait_status("web", "canary weight 0 verified", |s| {
-            s.canary_weight == Some(0)
-        })
+        .wait_status(
+            "web",
+            "canary weight 0 verified and the old pods gone from the counts",
+            |s| s.canary_weight == Some(0) && s.replicas == s.updated_replicas && s.replicas > 0,
+        )
         .await;
     // Two triggered reconciles: after the second has started, the first has finished.
     cluster.touch_and_wait_reconcile("web", "web-route").await;
