@@ -1,5 +1,10 @@
 //! Kubernetes Events (`events.k8s.io/v1`) for Rollouts.
 //!
+//! A reconcile publishes at most one Normal and one Warning Event: everything that happened in
+//! it (a weight verified, a step completed, a pause begun) is one transition, told in one note
+//! under the most telling reason (see [`coalesce`]). Events are writes to the API server, as
+//! many as all other writes of a canary together when each happening is its own Event.
+//!
 //! Repeats of the same event (same object, type, reason and note) within a few minutes update
 //! one Event's series count instead of creating new objects, like Kubernetes' own recorder.
 //! Unlike kube-runtime's `Recorder`, the note is part of that identity: "paused at step 1" and
@@ -16,6 +21,8 @@ use k8s_openapi::api::events::v1::{Event, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
+
+use crate::plan::{PlannedEvent, truncate};
 
 /// How long a published event is remembered for counting repeats.
 const SERIES_WINDOW: Duration = Duration::from_secs(360);
@@ -148,5 +155,112 @@ impl EventPublisher {
             );
         }
         Ok(())
+    }
+}
+
+/// Reasons from the most to the least telling: the reason of a coalesced Event is the first of
+/// these among its parts. Reasons not listed (errors, `InvalidSpec`, `ActionIgnored`) come first.
+const REASON_RANK: &[&str] = &[
+    "Aborted",
+    "RolledBack",
+    "CanaryReplaced",
+    "RolloutCompleted",
+    "RevisionDeployed",
+    "CanaryStarted",
+    "PromotedFull",
+    "Promoted",
+    "Retried",
+    "Paused",
+    "StepCompleted",
+    "TrafficShifted",
+];
+
+/// Longest Event note we write (the API server's limit is 1 KiB).
+const MAX_NOTE: usize = 1000;
+
+/// The Events to publish for one reconcile's `events`: one per type (Normal, Warning), whose
+/// reason is the most telling of its parts and whose note tells all of them in order.
+pub fn coalesce(events: &[PlannedEvent]) -> Vec<PlannedEvent> {
+    let rank = |reason: &str| {
+        REASON_RANK
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| i + 1)
+    };
+    [true, false]
+        .into_iter()
+        .filter_map(|warning| {
+            let parts: Vec<&PlannedEvent> =
+                events.iter().filter(|e| e.warning == warning).collect();
+            let reason = parts.iter().min_by_key(|e| rank(e.reason))?.reason;
+            let note = parts
+                .iter()
+                .map(|e| e.note.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            Some(PlannedEvent {
+                warning,
+                reason,
+                note: truncate(&note, MAX_NOTE),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normal(reason: &'static str, note: &str) -> PlannedEvent {
+        PlannedEvent {
+            warning: false,
+            reason,
+            note: note.to_string(),
+        }
+    }
+
+    #[test]
+    fn one_reconcile_is_one_event_per_type_under_its_most_telling_reason() {
+        let events = [
+            normal("TrafficShifted", "canary weight 20 verified"),
+            normal("StepCompleted", "step 1 of 5 completed: setWeight 20"),
+            normal("Paused", "paused at step 2 until promoted"),
+        ];
+        assert_eq!(
+            coalesce(&events),
+            vec![normal(
+                "Paused",
+                "canary weight 20 verified; step 1 of 5 completed: setWeight 20; paused at step 2 until promoted"
+            )]
+        );
+        let ignored = PlannedEvent {
+            warning: true,
+            reason: "ActionIgnored",
+            note: "kulta.io/abort=maybe ignored".to_string(),
+        };
+        let events = [
+            normal("Promoted", "promoted past step 2"),
+            ignored.clone(),
+            normal("StepCompleted", "step 2 of 5 completed"),
+        ];
+        assert_eq!(
+            coalesce(&events),
+            vec![
+                ignored,
+                normal("Promoted", "promoted past step 2; step 2 of 5 completed")
+            ]
+        );
+        assert_eq!(coalesce(&[]), vec![]);
+    }
+
+    #[test]
+    fn unranked_reasons_lead_and_notes_stay_within_the_limit() {
+        let long = "x".repeat(700);
+        let events = [normal("StepCompleted", &long), normal("InvalidSpec", &long)];
+        let coalesced = coalesce(&events);
+        assert_eq!(coalesced.len(), 1);
+        assert_eq!(coalesced[0].reason, "InvalidSpec");
+        assert!(coalesced[0].note.len() <= MAX_NOTE + '…'.len_utf8());
+        assert!(coalesced[0].note.starts_with(&long));
     }
 }

@@ -315,7 +315,7 @@ async fn report_error(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout, erro
 /// Publishes Events; failures are logged, never fatal.
 async fn publish(ctx: &Context, rollout: &Rollout, events: &[PlannedEvent]) {
     let reference = rollout.object_ref(&());
-    for event in events {
+    for event in &crate::events::coalesce(events) {
         if let Err(error) = ctx
             .events
             .publish(

@@ -308,6 +308,13 @@ impl TestCluster {
         self.events.reasons(name)
     }
 
+    /// Notes of the Events about Rollout `name`, like [`TestCluster::event_reasons`]. A
+    /// reconcile publishes one Event telling everything that happened in it, so a step's
+    /// weight, completion and the pause after it share one note.
+    pub fn event_notes(&self, name: &str) -> Vec<String> {
+        self.events.notes(name)
+    }
+
     /// Waits until an Event with `reason` about Rollout `name` was recorded.
     pub async fn wait_event(&self, name: &str, reason: &str) {
         self.wait_for(
@@ -623,14 +630,15 @@ impl Drop for WeightRecorder {
 
 /// Every occurrence of an Event in the namespace, from a watch started with the cluster.
 struct EventLog {
-    seen: Arc<Mutex<Vec<(String, String)>>>,
+    /// (regarding, reason, note) of every occurrence.
+    seen: Arc<Mutex<Vec<(String, String, String)>>>,
     task: JoinHandle<()>,
 }
 
 impl EventLog {
     async fn start(client: &Client) -> EventLog {
         let api: Api<Event> = Api::namespaced(client.clone(), NAMESPACE);
-        let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
         let record = seen.clone();
         let (started, is_started) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -658,9 +666,10 @@ impl EventLog {
                     .and_then(|r| r.name.clone())
                     .unwrap_or_default();
                 let reason = object.reason.clone().unwrap_or_default();
+                let note = object.note.clone().unwrap_or_default();
                 let mut seen = record.lock().unwrap();
                 for _ in previous..count {
-                    seen.push((regarding.clone(), reason.clone()));
+                    seen.push((regarding.clone(), reason.clone(), note.clone()));
                 }
             }
         });
@@ -676,8 +685,18 @@ impl EventLog {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(r, _)| r == regarding)
-            .map(|(_, reason)| reason.clone())
+            .filter(|(r, _, _)| r == regarding)
+            .map(|(_, reason, _)| reason.clone())
+            .collect()
+    }
+
+    fn notes(&self, regarding: &str) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(r, _, _)| r == regarding)
+            .map(|(_, _, note)| note.clone())
             .collect()
     }
 }

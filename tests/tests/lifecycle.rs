@@ -215,10 +215,23 @@ async fn image_change_walks_the_readme_steps_to_completion() {
             ],
         )
         .await;
-    assert!(
-        reasons.iter().filter(|r| *r == "TrafficShifted").count() >= 3,
+    // One Event per reconcile that moved the Rollout on: each weight's verification is told in
+    // the note of the Event of the reconcile that saw it.
+    let canary_started = reasons.iter().position(|r| r == "CanaryStarted");
+    assert_eq!(
+        canary_started.map(|at| reasons.len() - at),
+        Some(7),
         "{reasons:?}"
     );
+    let notes = cluster.event_notes("web");
+    for weight in [20, 50, 100, 0] {
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains(&format!("canary weight {weight} verified"))),
+            "weight {weight}: {notes:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,16 +373,16 @@ async fn template_change_mid_rollout_replaces_the_canary_and_change_back_rolls_b
     );
 
     let reasons = cluster
-        .wait_events_in_order(
-            "web",
-            &[
-                "CanaryStarted",
-                "CanaryReplaced",
-                "CanaryStarted",
-                "RolledBack",
-            ],
-        )
+        .wait_events_in_order("web", &["CanaryStarted", "CanaryReplaced", "RolledBack"])
         .await;
+    // Replacing the canary starts the new one in the same reconcile: one Event tells both.
+    let notes = cluster.event_notes("web");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("replaced by revision") && n.contains("started as canary")),
+        "{notes:?}"
+    );
     assert_eq!(
         reasons.iter().filter(|r| *r == "RolloutCompleted").count(),
         0,

@@ -619,9 +619,11 @@ impl<'a> Planner<'a> {
             };
         }
         // The stable Service now selects the canary's pods, which are all available; then the
-        // route sends everything to the stable Service.
+        // route sends everything to the stable Service. Both in one reconcile: apply pins
+        // Services before it writes the route, and writes no route when the pin fails. A
+        // stable Service that does not exist cannot be pinned, so no traffic is sent to it.
         self.stable_pin = Some(canary.to_string());
-        if !self.observed.stable_service.selects(canary) {
+        if self.observed.stable_service == ServiceObservation::Missing {
             return RolloutState::Promoting;
         }
         if !self.route_to(0) {
@@ -779,10 +781,14 @@ impl<'a> Planner<'a> {
         let steps = self.spec.steps.len();
         let name = self.name().to_string();
         let show_pending = self.pending_long_enough();
+        let asked_before = self.prev.desired_canary_weight;
         let status = &mut self.status;
         status.observed_generation = generation;
+        // The router verified what was asked before this reconcile (or what it asks now): that
+        // is the weight in effect, even when this reconcile asks for the next one.
         if let Some(weight) = self.observed.route.weight_in_effect()
-            && status.desired_canary_weight == Some(i32::from(weight))
+            && (status.desired_canary_weight == Some(i32::from(weight))
+                || asked_before == Some(i32::from(weight)))
         {
             status.canary_weight = Some(i32::from(weight));
         }
@@ -1102,19 +1108,26 @@ impl<'a> Planner<'a> {
             ),
         }
         if let (Some(before), Some(after)) = (self.prev.canary_weight, status.canary_weight) {
+            // First: the verification was observed before anything this reconcile decided.
             if before != after {
-                self.events.push(PlannedEvent {
-                    warning: false,
-                    reason: "TrafficShifted",
-                    note: format!("canary weight {after} verified (was {before})"),
-                });
+                self.events.insert(
+                    0,
+                    PlannedEvent {
+                        warning: false,
+                        reason: "TrafficShifted",
+                        note: format!("canary weight {after} verified (was {before})"),
+                    },
+                );
             }
         } else if let (None, Some(after)) = (self.prev.canary_weight, status.canary_weight) {
-            self.events.push(PlannedEvent {
-                warning: false,
-                reason: "TrafficShifted",
-                note: format!("canary weight {after} verified"),
-            });
+            self.events.insert(
+                0,
+                PlannedEvent {
+                    warning: false,
+                    reason: "TrafficShifted",
+                    note: format!("canary weight {after} verified"),
+                },
+            );
         }
     }
 }

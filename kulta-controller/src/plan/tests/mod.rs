@@ -453,7 +453,8 @@ fn canary_walks_the_readme_steps_gated_on_availability_and_verification() {
     assert_eq!(world.step().route_weight, Some(100));
     world.accept_route();
 
-    // All steps ran: the stable Service moves to the canary's pods, then all traffic to stable.
+    // All steps ran: the stable Service moves to the canary's pods and, in the same reconcile
+    // (apply pins before it routes), all traffic to stable.
     let plan = world.step();
     assert_eq!(plan.state, RolloutState::Promoting);
     assert_eq!(
@@ -463,7 +464,6 @@ fn canary_walks_the_readme_steps_gated_on_availability_and_verification() {
             hash: canary.clone()
         }]
     );
-    let plan = world.step();
     assert_eq!(plan.route_weight, Some(0));
     world.accept_route();
     let plan = world.step();
@@ -521,6 +521,37 @@ fn promote_full_skips_every_remaining_step() {
     let settled = world.settle();
     assert_eq!(settled.state, RolloutState::Healthy);
     assert_eq!(world.status().stable_revision, Some(world.hash()));
+}
+
+#[test]
+fn completion_sends_no_traffic_to_a_stable_service_that_does_not_exist() {
+    let mut world = deployed(readme_rollout());
+    world.set_image("nginx:1.26");
+    world.step();
+    world.make_available();
+    world.step();
+    world.accept_route();
+    world.step(); // paused at step 0
+    world.annotate(labels::PROMOTE_ANNOTATION, "full");
+    world.step();
+    world.make_available();
+    world.step(); // asks for 100%
+    world.accept_route();
+    let mut observed = world.observed();
+    observed.stable_service = ServiceObservation::Missing;
+    let plan = plan(&world.rollout, &observed, world.now);
+    assert_eq!(plan.state, RolloutState::Promoting);
+    assert_eq!(plan.route_weight, None, "{plan:?}");
+    assert!(plan.services.is_empty());
+    assert!(
+        plan.status
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("my-app-stable not found"),
+        "{:?}",
+        plan.status.message
+    );
 }
 
 /// Reaches the indefinite pause at 50%.
