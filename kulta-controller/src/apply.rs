@@ -61,13 +61,13 @@ pub async fn apply(
         .iter()
         .partition(|change| change.removes_capacity(observed));
     for change in additions {
-        apply_replica_set_change(&replica_sets, rollout, &namespace, change).await?;
+        apply_replica_set_change(ctx, &replica_sets, rollout, &namespace, change).await?;
     }
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
     for pin in &plan.services {
         let patch =
             json!({ "spec": { "selector": { labels::POD_TEMPLATE_HASH_LABEL: pin.hash } } });
-        services
+        let pinned = services
             .patch(&pin.service, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(|e| {
@@ -79,6 +79,7 @@ pub async fn apply(
                     e,
                 )
             })?;
+        ctx.own_services.record(pinned);
         info!(service = %pin.service, revision = %pin.hash, "pinned service");
     }
     if let Some(weight) = plan.route_weight {
@@ -110,7 +111,7 @@ pub async fn apply(
         );
     }
     for change in removals {
-        apply_replica_set_change(&replica_sets, rollout, &namespace, change).await?;
+        apply_replica_set_change(ctx, &replica_sets, rollout, &namespace, change).await?;
     }
     // Consumed last, right before the status write that records them: when an effect above
     // fails, the annotation is still there and the next reconcile plans the same action again
@@ -158,6 +159,7 @@ async fn consume_annotations(
 }
 
 async fn apply_replica_set_change(
+    ctx: &Context,
     api: &Api<ReplicaSet>,
     rollout: &Rollout,
     namespace: &str,
@@ -181,7 +183,10 @@ async fn apply_replica_set_change(
                 )
                 .await
             {
-                Ok(_) => info!(replica_set = %name, replicas, "created replica set"),
+                Ok(created) => {
+                    ctx.own_replica_sets.record(created);
+                    info!(replica_set = %name, replicas, "created replica set");
+                }
                 // The cache had not seen our own earlier create yet: the next reconcile scales it.
                 Err(kube::Error::Api(status)) if status.code == 409 => {}
                 Err(e) => return Err(Error::kube("create", "ReplicaSet", namespace, &name, e)),
@@ -189,19 +194,24 @@ async fn apply_replica_set_change(
         }
         ReplicaSetChange::Scale { name, replicas } => {
             let patch = json!({ "spec": { "replicas": replicas } });
-            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            let scaled = api
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map_err(|e| Error::kube("scale", "ReplicaSet", namespace, name, e))?;
+            ctx.own_replica_sets.record(scaled);
             info!(replica_set = %name, replicas, "scaled replica set");
         }
         ReplicaSetChange::ScaleDownDeadline { name, at } => {
             let value = at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             let patch = json!({ "metadata": { "annotations": { labels::SCALE_DOWN_DEADLINE_ANNOTATION: value } } });
-            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            let annotated = api
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map_err(|e| Error::kube("annotate", "ReplicaSet", namespace, name, e))?;
+            ctx.own_replica_sets.record(annotated);
         }
         ReplicaSetChange::Delete { name } => {
+            ctx.own_replica_sets.forget(namespace, name);
             match api.delete(name, &DeleteParams::background()).await {
                 Ok(_) => info!(replica_set = %name, "deleted old replica set"),
                 Err(kube::Error::Api(status)) if status.code == 404 => {}

@@ -11,6 +11,7 @@ use kulta_api::{Rollout, RolloutStatus, labels};
 use kulta_router::RouterRegistry;
 
 use crate::clock::Clock;
+use crate::own_writes::OwnWrites;
 use crate::runtime::metrics::Metrics;
 
 /// Shared context of the reconciler.
@@ -34,6 +35,10 @@ pub struct Context {
     /// The last status this controller wrote per Rollout, to plan from it when the cache has not
     /// caught up with our own write yet.
     pub(crate) written: Mutex<HashMap<String, WrittenStatus>>,
+    /// Services we pinned, until the Services cache shows the pin.
+    pub(crate) own_services: Arc<OwnWrites<Service>>,
+    /// ReplicaSets we created or changed, until the ReplicaSets cache shows the change.
+    pub(crate) own_replica_sets: Arc<OwnWrites<ReplicaSet>>,
 }
 
 /// A status the controller wrote, with the object version it produced.

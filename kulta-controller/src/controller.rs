@@ -13,18 +13,19 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller as KubeController};
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use kulta_api::{Rollout, labels};
 use kulta_router::{RouterFactory, RouterRegistry};
 use tracing::debug;
 
-use crate::cache_trim;
 use crate::clock::{Clock, SystemClock};
 use crate::context::{Backoff, Context};
+use crate::own_writes::OwnWrites;
 use crate::reconcile::{error_policy, reconcile};
 use crate::route_cache::CachedGatewayApiRouterFactory;
 use crate::runtime::metrics::Metrics;
+use crate::{cache_trim, triggers};
 
 type Shutdown = Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>>;
 
@@ -37,14 +38,14 @@ impl Controller {
     pub fn builder(client: Client) -> ControllerBuilder {
         let (route_store, route_writer) = reflector::store::<HttpRoute>();
         let mut routers = RouterRegistry::new();
-        routers.register(CachedGatewayApiRouterFactory::new(
-            client.clone(),
-            route_store,
-        ));
+        let gateway_api = CachedGatewayApiRouterFactory::new(client.clone(), route_store);
+        let own_routes = gateway_api.own_writes();
+        routers.register(gateway_api);
         ControllerBuilder {
             client,
             routers,
             route_writer,
+            own_routes,
             namespace: None,
             concurrency: 16,
             clock: Arc::new(SystemClock),
@@ -62,6 +63,8 @@ pub struct ControllerBuilder {
     client: Client,
     routers: RouterRegistry,
     route_writer: Writer<HttpRoute>,
+    /// The Gateway API router's own route writes.
+    own_routes: Arc<OwnWrites<HttpRoute>>,
     namespace: Option<String>,
     concurrency: u16,
     clock: Arc<dyn Clock>,
@@ -142,19 +145,29 @@ impl ControllerBuilder {
             .modify(cache_trim::rollout)
             .inspect(synced.marker(0))
             .reflect(rollout_writer)
-            .applied_objects();
+            .applied_objects()
+            .predicate_filter(triggers::rollout, PredicateConfig::default());
         let managed = watcher::Config::default().labels(&format!(
             "{}={}",
             labels::MANAGED_BY_LABEL,
             labels::MANAGED_BY_VALUE
         ));
+        // The echo of our own write (the version the API server returned to us) wakes no
+        // reconcile: the one that wrote it planned with it. Caches take every event.
+        let own_replica_sets: Arc<OwnWrites<ReplicaSet>> = Arc::default();
+        let own_services: Arc<OwnWrites<Service>> = Arc::default();
         let (replica_sets, rs_writer) = reflector::store::<ReplicaSet>();
+        let rs_echoes = own_replica_sets.clone();
         let rs_stream = watcher(self.api::<ReplicaSet>(&client), managed)
             .default_backoff()
             .modify(cache_trim::replica_set)
             .inspect(synced.marker(1))
             .reflect(rs_writer)
-            .touched_objects();
+            .touched_objects()
+            .filter(move |event| {
+                let echo = matches!(event, Ok(rs) if rs_echoes.is_echo(rs));
+                futures::future::ready(!echo)
+            });
         let (services, svc_writer) = reflector::store::<Service>();
         let svc_stream = watcher(self.api::<Service>(&client), watcher::Config::default())
             .default_backoff()
@@ -193,17 +206,26 @@ impl ControllerBuilder {
             metrics: self.metrics.unwrap_or_default(),
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
             written: Mutex::new(Default::default()),
+            own_services: own_services.clone(),
+            own_replica_sets,
         });
 
         let by_service = rollout_store.clone();
         let by_route = rollout_store.clone();
+        let own_routes = self.own_routes;
         let mut controller = KubeController::for_stream(rollout_stream, rollout_store)
             .with_config(ControllerConfig::default().concurrency(self.concurrency))
             .owns_stream(rs_stream)
             .watches_stream(svc_stream, move |service: Service| {
+                if own_services.is_echo(&service) {
+                    return Vec::new();
+                }
                 rollouts_using_service(&by_service, &service)
             })
             .watches_stream(route_stream, move |route: HttpRoute| {
+                if own_routes.is_echo(&route) {
+                    return Vec::new();
+                }
                 rollouts_using_route(&by_route, &route)
             });
         if let Some(shutdown) = self.shutdown {

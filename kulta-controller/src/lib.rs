@@ -23,11 +23,13 @@ pub mod controller;
 pub mod error;
 pub mod events;
 pub mod observe;
+pub mod own_writes;
 pub mod plan;
 pub mod reconcile;
 pub mod route_cache;
 pub mod runtime;
 pub mod sandbox;
+pub mod triggers;
 
 pub use controller::{Controller, ControllerBuilder};
 pub use error::{Error, Result};

@@ -20,24 +20,44 @@ pub async fn observe(
 ) -> Observed {
     let namespace = rollout.namespace().unwrap_or_default();
     let uid = rollout.uid().unwrap_or_default();
-    let mut replica_sets: Vec<ObservedReplicaSet> = ctx
-        .replica_sets
-        .state()
-        .iter()
-        .filter(|rs| rs.namespace().as_deref() == Some(namespace.as_str()))
-        .filter(|rs| {
-            rs.owner_references()
+    let owned = |rs: &ReplicaSet| {
+        rs.namespace().as_deref() == Some(namespace.as_str())
+            && rs
+                .owner_references()
                 .iter()
                 .any(|owner| owner.uid == uid && owner.controller == Some(true))
+    };
+    let cached: Vec<_> = ctx
+        .replica_sets
+        .state()
+        .into_iter()
+        .filter(|rs| owned(rs))
+        .collect();
+    // Our own creates and scales that the cache has not seen yet count as done.
+    let unseen = ctx.own_replica_sets.unseen(&namespace, |name| {
+        cached
+            .iter()
+            .any(|rs| rs.metadata.name.as_deref() == Some(name))
+    });
+    let mut replica_sets: Vec<ObservedReplicaSet> = cached
+        .into_iter()
+        .filter_map(|rs| {
+            let name = rs.name_any();
+            ctx.own_replica_sets.view(&namespace, &name, Some(rs))
         })
+        .chain(unseen.into_iter().filter(|rs| owned(rs)))
         .filter(|rs| rs.metadata.deletion_timestamp.is_none())
-        .filter_map(|rs| observe_replica_set(rs))
+        .filter_map(|rs| observe_replica_set(&rs))
         .collect();
     replica_sets.sort_by(|a, b| a.name.cmp(&b.name));
     let canary = rollout.spec.strategy.canary.as_ref();
     let service = |name: Option<&String>| match name {
         None => ServiceObservation::Missing,
-        Some(name) => match ctx.services.get(&ObjectRef::new(name).within(&namespace)) {
+        Some(name) => match ctx.own_services.view(
+            &namespace,
+            name,
+            ctx.services.get(&ObjectRef::new(name).within(&namespace)),
+        ) {
             None => ServiceObservation::Missing,
             Some(service) => ServiceObservation::Selects(
                 service

@@ -29,7 +29,9 @@ pub const RESYNC: Duration = Duration::from_secs(300);
 #[instrument(skip_all, fields(rollout = %object_key(&rollout)))]
 pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action> {
     let started = std::time::Instant::now();
-    let result = reconcile_inner(rollout, &ctx).await;
+    // Boxed: the runtime spawns this future, and the whole pipeline's state machine is many
+    // KiB that would otherwise be copied on every spawn.
+    let result = Box::pin(reconcile_inner(rollout, &ctx)).await;
     ctx.metrics.reconciled(started.elapsed());
     if let Err(error) = &result {
         ctx.metrics.reconcile_failed(error.category());

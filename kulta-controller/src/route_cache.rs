@@ -16,8 +16,7 @@
 //! - Writes keep the design's shape: a JSON Patch with a `test` on the resourceVersion of the
 //!   version it was built from, so a stale cache can never overwrite a newer route.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use gateway_api::httproutes::HttpRoute;
 use kube::api::{Api, Patch, PatchParams};
@@ -32,7 +31,7 @@ use kulta_router_gateway::{
 };
 use tracing::{debug, info};
 
-use crate::context::is_older;
+use crate::own_writes::OwnWrites;
 
 /// The field manager of route writes (the same as the plain router's).
 const FIELD_MANAGER: &str = "kulta";
@@ -43,7 +42,7 @@ pub struct CachedGatewayApiRouter {
     routes: Store<HttpRoute>,
     fallback: GatewayApiRouter,
     /// Routes as our own PATCHes returned them, until the cache shows that version or newer.
-    written: Mutex<HashMap<RouteKey, Arc<HttpRoute>>>,
+    written: Arc<OwnWrites<HttpRoute>>,
 }
 
 impl std::fmt::Debug for CachedGatewayApiRouter {
@@ -60,7 +59,7 @@ impl CachedGatewayApiRouter {
             fallback: GatewayApiRouter::new(client.clone()),
             client,
             routes,
-            written: Mutex::new(HashMap::new()),
+            written: Arc::default(),
         }
     }
 
@@ -69,28 +68,7 @@ impl CachedGatewayApiRouter {
         let cached = self
             .routes
             .get(&ObjectRef::new(&key.name).within(&key.namespace));
-        let Ok(mut written) = self.written.lock() else {
-            return cached;
-        };
-        let Some(ours) = written.get(key).cloned() else {
-            return cached;
-        };
-        let ours_version = ours.metadata.resource_version.clone().unwrap_or_default();
-        match cached {
-            Some(cached)
-                if !is_older(cached.metadata.resource_version.as_deref(), &ours_version) =>
-            {
-                written.remove(key);
-                Some(cached)
-            }
-            _ => Some(ours),
-        }
-    }
-
-    fn remember(&self, key: &RouteKey, route: HttpRoute) {
-        if let Ok(mut written) = self.written.lock() {
-            written.insert(key.clone(), Arc::new(route));
-        }
+        self.written.view(&key.namespace, &key.name, cached)
     }
 
     /// Writes one route from the cached view; `None` when the plain router must do it (the
@@ -119,7 +97,7 @@ impl CachedGatewayApiRouter {
         {
             Ok(stored) => {
                 info!(route = %key, canary_weight, rules = pairs.len(), "set HTTPRoute weights");
-                self.remember(key, stored);
+                self.written.record(stored);
                 Ok(Some(WriteOutcome::Written))
             }
             // A lost race (the cache was behind) or a vanished route: the plain router
@@ -238,6 +216,12 @@ impl CachedGatewayApiRouterFactory {
         CachedGatewayApiRouterFactory {
             router: Arc::new(CachedGatewayApiRouter::new(client, routes)),
         }
+    }
+
+    /// The routes the router wrote, until the cache shows them (to tell their watch events
+    /// from others').
+    pub fn own_writes(&self) -> Arc<OwnWrites<HttpRoute>> {
+        self.router.written.clone()
     }
 }
 

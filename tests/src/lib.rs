@@ -466,11 +466,12 @@ impl TestCluster {
     /// triggered reconcile has finished entirely.
     pub async fn touch_and_wait_reconcile(&self, name: &str, _route: &str) {
         let before = self.reconciles();
-        // The store's resourceVersion differs after every write, so the label always changes.
+        // The store's resourceVersion differs after every write, so the annotation always
+        // changes (annotations wake a reconcile: they carry user actions; labels do not).
         let value = self.sim.resource_version().to_string();
         self.patch_rollout(
             name,
-            json!({ "metadata": { "labels": { "test.kulta.io/touch": value } } }),
+            json!({ "metadata": { "annotations": { "test.kulta.io/touch": value } } }),
         )
         .await;
         // A settled reconcile makes no request at all, so it is seen in the controller's own

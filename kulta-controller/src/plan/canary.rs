@@ -308,8 +308,10 @@ impl<'a> Planner<'a> {
         self.status.progress_start_time = None;
         self.canary_pin = Some(stable.to_string());
         let available = self.available(stable);
-        if routed && available >= self.spec.replicas && self.observed.stable_service.selects(stable)
-        {
+        // The stable pin is part of this plan, and apply makes it before the status is written
+        // (a failed pin fails the reconcile): an existing Service counts as pinned.
+        let pinned = self.observed.stable_service != ServiceObservation::Missing;
+        if routed && available >= self.spec.replicas && pinned {
             RolloutState::Healthy
         } else {
             RolloutState::Deploying
@@ -685,12 +687,15 @@ impl<'a> Planner<'a> {
                 Some(_) => {}
             }
         }
-        for (hash, at) in &self.deadlines {
+        let deadlines = std::mem::take(&mut self.deadlines);
+        for (hash, at) in &deadlines {
             if let Some(rs) = self.observed.replica_set(hash) {
                 changes.push(ReplicaSetChange::ScaleDownDeadline {
                     name: rs.name.clone(),
                     at: Some(*at),
                 });
+                // Nothing else may wake this Rollout before the deadline.
+                self.requeue_at(*at);
             }
         }
         self.settle_old(&mut changes);

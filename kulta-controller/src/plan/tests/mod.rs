@@ -483,6 +483,13 @@ fn canary_walks_the_readme_steps_gated_on_availability_and_verification() {
                 at: Some(deadline)
             })
     );
+    // The reconcile that sets the deadline also asks to be woken at it: no watch event may
+    // come before (the echo of our own write wakes nothing).
+    let wake = plan.requeue_after.expect("a requeue at the deadline");
+    assert!(
+        wake >= std::time::Duration::from_secs(30) && wake <= std::time::Duration::from_secs(31),
+        "{wake:?}"
+    );
     assert_eq!(world.replicas_of(&stable), 3);
     world.advance(10);
     assert_eq!(world.step().replica_sets, vec![]);
@@ -552,6 +559,23 @@ fn completion_sends_no_traffic_to_a_stable_service_that_does_not_exist() {
         "{:?}",
         plan.status.message
     );
+}
+
+#[test]
+fn a_service_someone_repointed_is_pinned_back_and_the_rollout_stays_healthy() {
+    let mut world = deployed(readme_rollout());
+    let stable = world.hash();
+    world.stable_service = Some("someone-elses".into());
+    let plan = world.plan();
+    assert_eq!(
+        plan.services,
+        vec![ServicePin {
+            service: "my-app-stable".into(),
+            hash: stable
+        }]
+    );
+    // Healthy in this very reconcile: the echo of our own pin wakes no other.
+    assert_eq!(plan.state, RolloutState::Healthy);
 }
 
 /// Reaches the indefinite pause at 50%.
