@@ -11,6 +11,7 @@ use kulta_api::{Rollout, RolloutStatus, labels};
 use kulta_router::RouterRegistry;
 
 use crate::clock::Clock;
+use crate::index::Index;
 use crate::own_writes::OwnWrites;
 use crate::runtime::metrics::Metrics;
 
@@ -39,6 +40,8 @@ pub struct Context {
     pub(crate) own_services: Arc<OwnWrites<Service>>,
     /// ReplicaSets we created or changed, until the ReplicaSets cache shows the change.
     pub(crate) own_replica_sets: Arc<OwnWrites<ReplicaSet>>,
+    /// The ReplicaSets in the cache by the uid of their controlling owner.
+    pub(crate) replica_sets_by_owner: Arc<Index<ReplicaSet, String>>,
 }
 
 /// A status the controller wrote, with the object version it produced.

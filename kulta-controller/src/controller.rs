@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller as KubeController};
-use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
+use kube::runtime::reflector::{self, ObjectRef, store::Writer};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use kulta_api::{Rollout, labels};
@@ -21,6 +21,7 @@ use tracing::debug;
 
 use crate::clock::{Clock, SystemClock};
 use crate::context::{Backoff, Context};
+use crate::index::{Index, ObjectName};
 use crate::own_writes::OwnWrites;
 use crate::reconcile::{error_policy, reconcile};
 use crate::route_cache::CachedGatewayApiRouterFactory;
@@ -140,11 +141,23 @@ impl ControllerBuilder {
         // (a Store's `wait_until_ready` wakes only one of several waiters).
         let synced = Arc::new(SyncTracker::new(3, self.on_ready.take()));
         let (rollout_store, rollout_writer) = reflector::store::<Rollout>();
+        let by_service = Arc::new(Index::new(services_of));
+        let by_route = Arc::new(Index::new(routes_of));
+        let by_owner = Arc::new(Index::new(controller_uid));
         let rollout_stream = watcher(self.api::<Rollout>(&client), watcher::Config::default())
             .default_backoff()
             .modify(cache_trim::rollout)
             .inspect(synced.marker(0))
             .reflect(rollout_writer)
+            .inspect({
+                let (by_service, by_route) = (by_service.clone(), by_route.clone());
+                move |event| {
+                    if let Ok(event) = event {
+                        by_service.observe(event);
+                        by_route.observe(event);
+                    }
+                }
+            })
             .applied_objects()
             .predicate_filter(triggers::rollout, PredicateConfig::default());
         let managed = watcher::Config::default().labels(&format!(
@@ -163,6 +176,14 @@ impl ControllerBuilder {
             .modify(cache_trim::replica_set)
             .inspect(synced.marker(1))
             .reflect(rs_writer)
+            .inspect({
+                let by_owner = by_owner.clone();
+                move |event| {
+                    if let Ok(event) = event {
+                        by_owner.observe(event);
+                    }
+                }
+            })
             .touched_objects()
             .filter(move |event| {
                 let echo = matches!(event, Ok(rs) if rs_echoes.is_echo(rs));
@@ -208,10 +229,9 @@ impl ControllerBuilder {
             written: Mutex::new(Default::default()),
             own_services: own_services.clone(),
             own_replica_sets,
+            replica_sets_by_owner: by_owner,
         });
 
-        let by_service = rollout_store.clone();
-        let by_route = rollout_store.clone();
         let own_routes = self.own_routes;
         let mut controller = KubeController::for_stream(rollout_stream, rollout_store)
             .with_config(ControllerConfig::default().concurrency(self.concurrency))
@@ -220,13 +240,15 @@ impl ControllerBuilder {
                 if own_services.is_echo(&service) {
                     return Vec::new();
                 }
-                rollouts_using_service(&by_service, &service)
+                let key = (service.namespace().unwrap_or_default(), service.name_any());
+                object_refs(by_service.get(&key))
             })
             .watches_stream(route_stream, move |route: HttpRoute| {
                 if own_routes.is_echo(&route) {
                     return Vec::new();
                 }
-                rollouts_using_route(&by_route, &route)
+                let key = (route.namespace().unwrap_or_default(), route.name_any());
+                object_refs(by_route.get(&key))
             });
         if let Some(shutdown) = self.shutdown {
             controller = controller.graceful_shutdown_on(shutdown);
@@ -297,52 +319,81 @@ impl SyncTracker {
     }
 }
 
-fn rollouts_using_service(store: &Store<Rollout>, service: &Service) -> Vec<ObjectRef<Rollout>> {
-    let namespace = service.namespace();
-    let name = service.name_any();
-    store
-        .state()
-        .iter()
-        .filter(|rollout| rollout.namespace() == namespace)
-        .filter(|rollout| {
-            rollout
-                .spec
-                .strategy
-                .canary
-                .as_ref()
-                .is_some_and(|c| c.stable_service == name || c.canary_service == name)
-        })
-        .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
+fn object_refs(names: Vec<ObjectName>) -> Vec<ObjectRef<Rollout>> {
+    names
+        .into_iter()
+        .map(|(namespace, name)| ObjectRef::new(&name).within(&namespace))
         .collect()
 }
 
-fn rollouts_using_route(store: &Store<Rollout>, route: &HttpRoute) -> Vec<ObjectRef<Rollout>> {
-    let route_namespace = route.namespace().unwrap_or_default();
-    let route_name = route.name_any();
-    store
-        .state()
+/// The Services a Rollout pins (index keys: namespace and name).
+fn services_of(rollout: &Rollout) -> Vec<ObjectName> {
+    let namespace = rollout.namespace().unwrap_or_default();
+    rollout
+        .spec
+        .strategy
+        .canary
         .iter()
-        .filter(|rollout| {
-            let rollout_namespace = rollout.namespace().unwrap_or_default();
-            let Some(gateway) = rollout
-                .spec
-                .strategy
-                .canary
-                .as_ref()
-                .and_then(|c| c.traffic_routing.as_ref())
-                .and_then(|t| t.gateway_api.as_ref())
-            else {
-                return false;
-            };
-            let single = gateway.http_route.as_deref() == Some(route_name.as_str())
-                && rollout_namespace == route_namespace;
-            let listed = gateway.http_routes.iter().flatten().any(|r| {
-                r.name == route_name
-                    && r.namespace.as_deref().unwrap_or(rollout_namespace.as_str())
-                        == route_namespace
-            });
-            single || listed
-        })
-        .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
+        .flat_map(|c| [c.stable_service.clone(), c.canary_service.clone()])
+        .map(|service| (namespace.clone(), service))
         .collect()
+}
+
+/// The HTTPRoutes a Rollout's Gateway API router writes (index keys: namespace and name).
+fn routes_of(rollout: &Rollout) -> Vec<ObjectName> {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let Some(gateway) = rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .and_then(|c| c.traffic_routing.as_ref())
+        .and_then(|t| t.gateway_api.as_ref())
+    else {
+        return Vec::new();
+    };
+    let single = gateway
+        .http_route
+        .iter()
+        .map(|name| (namespace.clone(), name.clone()));
+    let listed = gateway.http_routes.iter().flatten().map(|r| {
+        (
+            r.namespace.clone().unwrap_or_else(|| namespace.clone()),
+            r.name.clone(),
+        )
+    });
+    single.chain(listed).collect()
+}
+
+/// The uid of a ReplicaSet's controlling owner (index key).
+fn controller_uid(replica_set: &ReplicaSet) -> Vec<String> {
+    replica_set
+        .owner_references()
+        .iter()
+        .filter(|owner| owner.controller == Some(true))
+        .map(|owner| owner.uid.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kulta_api::testing::RolloutBuilder;
+
+    #[test]
+    fn a_rollout_is_found_by_its_services_and_routes() {
+        let rollout = RolloutBuilder::new("web").build();
+        let namespace = rollout.namespace().unwrap_or_default();
+        let canary = rollout.spec.strategy.canary.clone().expect("a canary strategy");
+        assert_eq!(
+            services_of(&rollout),
+            vec![
+                (namespace.clone(), canary.stable_service.clone()),
+                (namespace.clone(), canary.canary_service.clone())
+            ]
+        );
+        let routes = routes_of(&rollout);
+        assert!(!routes.is_empty(), "the builder's Rollout names a route");
+        assert!(routes.iter().all(|(ns, _)| *ns == namespace));
+    }
 }

@@ -22,6 +22,7 @@ pub mod context;
 pub mod controller;
 pub mod error;
 pub mod events;
+pub mod index;
 pub mod observe;
 pub mod own_writes;
 pub mod plan;

@@ -28,9 +28,13 @@ pub async fn observe(
                 .any(|owner| owner.uid == uid && owner.controller == Some(true))
     };
     let cached: Vec<_> = ctx
-        .replica_sets
-        .state()
+        .replica_sets_by_owner
+        .get(&uid)
         .into_iter()
+        .filter_map(|(namespace, name)| {
+            ctx.replica_sets
+                .get(&ObjectRef::new(&name).within(&namespace))
+        })
         .filter(|rs| owned(rs))
         .collect();
     // Our own creates and scales that the cache has not seen yet count as done.
