@@ -165,7 +165,8 @@ pub fn count_requests(records: &[RequestRecord], identity: &str) -> RequestCount
 /// The writes the design needs for one canary of the benchmark's Rollout (1 replica, weights
 /// 20, 50, 100 then back to stable): per weight change one route write and one status write (4
 /// each), the canary ReplicaSet's create and the old stable's scale-down (2), the two Service
-/// pins (canary at start, stable at the end) and the two consumed promote annotations.
+/// pins (canary at start, stable at the end), the two consumed promote annotations, and the
+/// status writes that record the rest of the lifecycle (see [`MIN_LIFECYCLE_STATUS_WRITES`]).
 pub const MIN_ROUTE_WRITES: usize = 4;
 /// See [`MIN_ROUTE_WRITES`].
 pub const MIN_STATUS_WRITES: usize = 4;
@@ -175,14 +176,34 @@ pub const MIN_REPLICA_SET_WRITES: usize = 2;
 pub const MIN_SERVICE_WRITES: usize = 2;
 /// See [`MIN_ROUTE_WRITES`].
 pub const MIN_ANNOTATION_WRITES: usize = 2;
+/// Status writes the design needs besides one per weight change: the new revision observed as
+/// a canary (`observedGeneration`, `canaryRevision`, phase), each of the two pauses begun
+/// (`pauseStartTime`, phase `Paused`: the design records the pause start so that a restart
+/// honours it), and the end (`stableRevision`, phase `Healthy`, `Ready`).
+pub const MIN_LIFECYCLE_STATUS_WRITES: usize = 4;
 /// Weight changes per canary (20, 50, 100, back to stable).
 pub const WEIGHT_STEPS: usize = 4;
 
-/// The design's minimum writes per canary (issue 6's definition: route + status per weight
-/// step, plus ReplicaSet writes), and with the Service pins and consumed annotations too.
-pub fn minimum_writes() -> (usize, usize) {
-    let core = MIN_ROUTE_WRITES + MIN_STATUS_WRITES + MIN_REPLICA_SET_WRITES;
-    (core, core + MIN_SERVICE_WRITES + MIN_ANNOTATION_WRITES)
+/// The minimum writes per canary, counted three ways.
+#[derive(Clone, Copy, Debug)]
+pub struct MinimumWrites {
+    /// Issue 6's shorthand: route + status per weight step, plus ReplicaSet writes.
+    pub shorthand: usize,
+    /// The shorthand plus the Service pins and consumed annotations.
+    pub with_pins: usize,
+    /// Everything the design needs written: the above plus the lifecycle's status writes.
+    pub design: usize,
+}
+
+/// The design's minimum writes per canary of the benchmark's Rollout.
+pub fn minimum_writes() -> MinimumWrites {
+    let shorthand = MIN_ROUTE_WRITES + MIN_STATUS_WRITES + MIN_REPLICA_SET_WRITES;
+    let with_pins = shorthand + MIN_SERVICE_WRITES + MIN_ANNOTATION_WRITES;
+    MinimumWrites {
+        shorthand,
+        with_pins,
+        design: with_pins + MIN_LIFECYCLE_STATUS_WRITES,
+    }
 }
 
 /// The time from `start` until the controller had written the status of `names` Rollouts

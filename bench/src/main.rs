@@ -284,7 +284,7 @@ async fn run_size(
     let canary_records = in_span(canary_start, done);
     let requests = analysis::count_requests(&canary_records, CONTROLLER_IDENTITY);
     let steps = (n * analysis::WEIGHT_STEPS) as f64;
-    let (min_core, min_with_pins) = analysis::minimum_writes();
+    let minimum = analysis::minimum_writes();
     let events: usize = requests
         .writes_by_kind
         .iter()
@@ -292,7 +292,7 @@ async fn run_size(
         .map(|(_, count)| count)
         .sum();
     let writes_per_step = requests.writes as f64 / steps;
-    let min_per_step = min_core as f64 / analysis::WEIGHT_STEPS as f64;
+    let min_per_step = minimum.shorthand as f64 / analysis::WEIGHT_STEPS as f64;
     let cpu = cpu_after - cpu_before;
     report.canary = report::CanaryFigures {
         completed: n,
@@ -311,7 +311,9 @@ async fn run_size(
         writes_per_step,
         min_writes_per_step: min_per_step,
         writes_ratio: writes_per_step / min_per_step,
-        writes_ratio_no_events: (requests.writes - events) as f64 / (n * min_with_pins) as f64,
+        writes_ratio_no_events: (requests.writes - events) as f64 / (n * minimum.with_pins) as f64,
+        design_min_writes_per_canary: minimum.design,
+        writes_ratio_design: requests.writes as f64 / (n * minimum.design) as f64,
         requests,
     };
 
