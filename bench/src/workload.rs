@@ -269,7 +269,9 @@ impl Rollouts {
     }
 }
 
-/// Whether the latest generation is fully rolled out with `image`.
+/// Whether the latest generation is fully rolled out with `image`, with the pod counts in
+/// status settled (the old pods gone): the controller's last write of a rollout is the one that
+/// records those counts, and it belongs to that rollout's cost.
 pub fn healthy_with(rollout: &Rollout, image: &str) -> bool {
     let Some(status) = rollout.status.as_ref() else {
         return false;
@@ -281,7 +283,11 @@ pub fn healthy_with(rollout: &Rollout, image: &str) -> bool {
         .as_ref()
         .and_then(|spec| spec.containers.first())
         .and_then(|container| container.image.as_deref());
+    let replicas = rollout.spec.replicas.unwrap_or(1);
     status.phase == Some(Phase::Healthy)
+        && status.replicas == replicas
+        && status.updated_replicas == replicas
+        && status.available_replicas == replicas
         && status.observed_generation == rollout.metadata.generation
         && current_image == Some(image)
         && status.canary_revision.is_none()

@@ -42,6 +42,42 @@ pub struct Context {
     pub(crate) own_replica_sets: Arc<OwnWrites<ReplicaSet>>,
     /// The ReplicaSets in the cache by the uid of their controlling owner.
     pub(crate) replica_sets_by_owner: Arc<Index<ReplicaSet, String>>,
+    /// Pod counts waiting to reach status.
+    pub(crate) counts: PendingCounts,
+}
+
+/// Pod counts reach status at most [`PendingCounts::DELAY`] after they changed, together with
+/// the next other change when one comes sooner. Pods come and go one at a time (each a watch
+/// event of their ReplicaSet), and a status write for every one would cost as many writes as
+/// there are pods; the phase, step, weights, conditions and actions are written at once.
+#[derive(Debug, Default)]
+pub struct PendingCounts {
+    since: Mutex<HashMap<String, std::time::Instant>>,
+}
+
+impl PendingCounts {
+    /// The longest pod counts wait to be written.
+    pub const DELAY: Duration = Duration::from_secs(1);
+
+    /// How much longer the changed counts of `key` may wait; `None` when they are due now.
+    pub fn wait(&self, key: &str) -> Option<Duration> {
+        let Ok(mut since) = self.since.lock() else {
+            return None;
+        };
+        let first = *since
+            .entry(key.to_string())
+            .or_insert_with(std::time::Instant::now);
+        Self::DELAY
+            .checked_sub(first.elapsed())
+            .filter(|left| !left.is_zero())
+    }
+
+    /// The status of `key`, counts included, was written (or needed no write).
+    pub fn written(&self, key: &str) {
+        if let Ok(mut since) = self.since.lock() {
+            since.remove(key);
+        }
+    }
 }
 
 /// A status the controller wrote, with the object version it produced.
@@ -93,6 +129,7 @@ impl Context {
         if let Ok(mut written) = self.written.lock() {
             written.remove(&object_key(rollout));
         }
+        self.counts.written(&object_key(rollout));
         self.backoff.reset(&object_key(rollout));
     }
 }
@@ -239,6 +276,29 @@ mod tests {
         cached.metadata.resource_version = Some("13".into());
         let view = fresher_view(&cached, &last);
         assert!(view.annotations().contains_key(labels::PROMOTE_ANNOTATION));
+    }
+
+    #[test]
+    fn pod_counts_wait_at_most_the_delay_from_their_first_change() {
+        let counts = PendingCounts::default();
+        let first = counts.wait("a").expect("a fresh change waits");
+        assert!(first <= PendingCounts::DELAY);
+        assert!(counts.wait("b").is_some(), "per object");
+        // Still pending: the wait shrinks, it does not restart.
+        let again = counts.wait("a").expect("still within the delay");
+        assert!(again <= first);
+        counts.written("a");
+        assert!(
+            counts.wait("a").is_some(),
+            "a new change after a write waits again"
+        );
+        if let (Ok(mut since), Some(long_ago)) = (
+            counts.since.lock(),
+            std::time::Instant::now().checked_sub(PendingCounts::DELAY * 2),
+        ) {
+            since.insert("c".into(), long_ago);
+        }
+        assert_eq!(counts.wait("c"), None, "due");
     }
 
     #[test]

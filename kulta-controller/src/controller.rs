@@ -230,6 +230,7 @@ impl ControllerBuilder {
             own_services: own_services.clone(),
             own_replica_sets,
             replica_sets_by_owner: by_owner,
+            counts: Default::default(),
         });
 
         let own_routes = self.own_routes;
@@ -384,7 +385,12 @@ mod tests {
     fn a_rollout_is_found_by_its_services_and_routes() {
         let rollout = RolloutBuilder::new("web").build();
         let namespace = rollout.namespace().unwrap_or_default();
-        let canary = rollout.spec.strategy.canary.clone().expect("a canary strategy");
+        let canary = rollout
+            .spec
+            .strategy
+            .canary
+            .clone()
+            .expect("a canary strategy");
         assert_eq!(
             services_of(&rollout),
             vec![

@@ -158,10 +158,22 @@ async fn reconcile_live(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout) ->
     }
     info!(state = ?plan.state, step = plan.status.current_step_index, "planned");
     let applied = apply::apply(ctx, rollout, &plan, &observed, router.as_ref(), &target).await?;
+    let mut counts_wait = None;
     match &applied.rollout {
+        None if plan.events.is_empty()
+            && only_counts_differ(rollout.status.as_ref(), &plan.status) =>
+        {
+            counts_wait = ctx.counts.wait(&object_key(rollout));
+            if counts_wait.is_none() {
+                write_status(ctx, api, rollout, &plan.status).await?;
+            }
+        }
         None => write_status(ctx, api, rollout, &plan.status).await?,
         // The actions' annotations are gone: the status is their only record now.
         Some(consumed) => write_consumed_status(ctx, api, consumed, &plan.status).await?,
+    }
+    if counts_wait.is_none() {
+        ctx.counts.written(&object_key(rollout));
     }
     ctx.metrics.observe_rollout(
         rollout_labels(rollout),
@@ -176,9 +188,28 @@ async fn reconcile_live(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout) ->
         plan.status.current_step_index,
     );
     publish(ctx, rollout, &plan.events).await;
-    Ok(plan.requeue_after.map_or(Action::requeue(RESYNC), |after| {
-        Action::requeue(after.min(RESYNC))
-    }))
+    let after = [plan.requeue_after, counts_wait, Some(RESYNC)]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(RESYNC);
+    Ok(Action::requeue(after))
+}
+
+/// Whether `planned` differs from `current` in pod counts only (and differs at all).
+fn only_counts_differ(current: Option<&RolloutStatus>, planned: &RolloutStatus) -> bool {
+    let Some(current) = current else {
+        return false;
+    };
+    if current == planned {
+        return false;
+    }
+    let mut counts_as_current = planned.clone();
+    counts_as_current.replicas = current.replicas;
+    counts_as_current.ready_replicas = current.ready_replicas;
+    counts_as_current.available_replicas = current.available_replicas;
+    counts_as_current.updated_replicas = current.updated_replicas;
+    counts_as_current == *current
 }
 
 /// Deleting: traffic back to 100% stable and nothing of ours left in the routes, then the
@@ -351,4 +382,38 @@ pub fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> 
     };
     warn!(rollout = %object_key(&rollout), category = error.category(), retry_in = ?delay, "will retry");
     Action::requeue(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kulta_api::Phase;
+
+    #[test]
+    fn only_pod_count_changes_can_wait() {
+        let current = RolloutStatus {
+            phase: Some(Phase::Progressing),
+            replicas: 3,
+            ready_replicas: 2,
+            available_replicas: 2,
+            updated_replicas: 1,
+            ..RolloutStatus::default()
+        };
+        assert!(
+            !only_counts_differ(None, &current),
+            "a first status is written"
+        );
+        assert!(!only_counts_differ(Some(&current), &current), "no change");
+        let counts = RolloutStatus {
+            ready_replicas: 3,
+            available_replicas: 3,
+            ..current.clone()
+        };
+        assert!(only_counts_differ(Some(&current), &counts));
+        let counts_and_phase = RolloutStatus {
+            phase: Some(Phase::Healthy),
+            ..counts
+        };
+        assert!(!only_counts_differ(Some(&current), &counts_and_phase));
+    }
 }
