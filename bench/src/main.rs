@@ -30,11 +30,13 @@ struct Args {
     /// Where the JSON report goes.
     #[arg(long, default_value = "target/bench/report.json")]
     out: PathBuf,
-    /// The `kulta` binary; by default it is built with `cargo build --release -p
-    /// kulta-controller --bin kulta` and taken from beside this binary.
+    /// The `kulta` binary to measure. By default the one the operator image ships: built with
+    /// `cargo build --profile dist -p kulta-controller --bin kulta --no-default-features` (as in
+    /// the Dockerfile; a no-op when up to date) and taken from `dist/` of this binary's target
+    /// directory.
     #[arg(long)]
     kulta: Option<PathBuf>,
-    /// Do not run cargo; use the `kulta` beside this binary as it is.
+    /// Do not run cargo; use the `kulta` in `dist/` of this binary's target directory as it is.
     #[arg(long)]
     no_build: bool,
     /// The controller's `--kube-qps` (its default, 50, and even 1,000, set the pace at N = 1,000).

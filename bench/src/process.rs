@@ -1,5 +1,6 @@
-//! The controller under test as a separate process: build or locate `kulta`, start it against the
-//! sim, read its memory and CPU from `/proc`, and poll its admin server.
+//! The controller under test as a separate process: build `kulta` as the image ships it (or take
+//! the one given), start it against the sim, read its memory and CPU from `/proc`, and poll its
+//! admin server.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -9,9 +10,25 @@ use anyhow::{Context as _, Result, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
-/// Finds the `kulta` binary: `explicit` when given, else builds it with
-/// `cargo build --release -p kulta-controller --bin kulta` (a no-op when up to date) and uses
-/// `target/release/kulta` next to this binary.
+/// The cargo arguments that build `kulta` as the operator image ships it (see the Dockerfile):
+/// profile `dist`, without the `sandbox` feature.
+pub const SHIPPED_BUILD: [&str; 8] = [
+    "build",
+    "--profile",
+    "dist",
+    "-p",
+    "kulta-controller",
+    "--bin",
+    "kulta",
+    "--no-default-features",
+];
+
+/// The profile directory `SHIPPED_BUILD` writes to, under the target directory.
+const SHIPPED_PROFILE_DIR: &str = "dist";
+
+/// Finds the `kulta` binary: `explicit` when given, else builds it as the image ships it
+/// (`cargo` with [`SHIPPED_BUILD`], a no-op when up to date) and uses `target/dist/kulta` of the
+/// target directory this binary lives in.
 pub fn locate_kulta(explicit: Option<&Path>, skip_build: bool) -> Result<PathBuf> {
     if let Some(path) = explicit {
         if !path.is_file() {
@@ -20,25 +37,19 @@ pub fn locate_kulta(explicit: Option<&Path>, skip_build: bool) -> Result<PathBuf
         return Ok(path.to_path_buf());
     }
     let here = std::env::current_exe().context("unable to find this executable")?;
-    let dir = here
+    // `<target>/<profile>/kulta-bench`: the shipped build lands in `<target>/dist/kulta`.
+    let target_dir = here
         .parent()
-        .context("this executable has no directory")?
-        .to_path_buf();
-    let candidate = dir.join("kulta");
+        .and_then(Path::parent)
+        .context("this executable is not in a cargo target directory")?;
+    let candidate = target_dir.join(SHIPPED_PROFILE_DIR).join("kulta");
+    let command = format!("cargo {}", SHIPPED_BUILD.join(" "));
     if !skip_build {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        println!(
-            "building the controller: {cargo} build --release -p kulta-controller --bin kulta"
-        );
+        println!("building the controller as the image ships it: {command}");
         let status = std::process::Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "kulta-controller",
-                "--bin",
-                "kulta",
-            ])
+            .args(SHIPPED_BUILD)
+            .env("CARGO_TARGET_DIR", target_dir)
             .status()
             .context("unable to run cargo")?;
         if !status.success() {
@@ -47,7 +58,7 @@ pub fn locate_kulta(explicit: Option<&Path>, skip_build: bool) -> Result<PathBuf
     }
     if !candidate.is_file() {
         bail!(
-            "{} not found: build it with `cargo build --release -p kulta-controller --bin kulta` or pass --kulta PATH",
+            "{} not found: build it with `{command}` or pass --kulta PATH",
             candidate.display()
         );
     }

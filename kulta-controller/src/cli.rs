@@ -23,7 +23,17 @@ pub enum Command {
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
     /// Run a demo canary on an embedded simulated cluster: no Kubernetes needed.
+    #[cfg(feature = "sandbox")]
     Sandbox(crate::sandbox::SandboxArgs),
+    /// `kulta sandbox` in a build without the `sandbox` feature (the operator image): accepted
+    /// only to say how to get it, instead of clap's "unexpected argument".
+    #[cfg(not(feature = "sandbox"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Sandbox {
+        /// Whatever followed `sandbox`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Print the version.
     Version,
 }

@@ -29,6 +29,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod route_cache;
 pub mod runtime;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod triggers;
 

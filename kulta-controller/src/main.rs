@@ -17,10 +17,16 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", kulta_api::crd::crds_yaml()?);
             Ok(())
         }
+        #[cfg(feature = "sandbox")]
         Some(Command::Sandbox(sandbox_args)) => {
             cli::init_logging_with_default(cli::LogFormat::Text, "warn");
             kulta_controller::sandbox::run(sandbox_args).await
         }
+        #[cfg(not(feature = "sandbox"))]
+        Some(Command::Sandbox { .. }) => anyhow::bail!(
+            "this kulta was built without the `sandbox` feature (the operator image); \
+             `cargo run --release -p kulta-controller -- sandbox` builds and runs the sandbox"
+        ),
         Some(Command::Version) => {
             println!("kulta {}", env!("CARGO_PKG_VERSION"));
             Ok(())
