@@ -45,8 +45,8 @@ struct Args {
     /// The controller's `--kube-burst` (its default is 100).
     #[arg(long, default_value_t = 5000)]
     kube_burst: u32,
-    /// The controller's `--concurrency`.
-    #[arg(long, default_value_t = 16)]
+    /// The controller's `--concurrency` (default: the controller's own default, 256).
+    #[arg(long, default_value_t = 256)]
     concurrency: u16,
     /// `RUST_LOG` of the controller (its log goes to target/bench/kulta-N.log).
     #[arg(long, default_value = "info")]

@@ -3,6 +3,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::controller::DEFAULT_CONCURRENCY;
+
 /// KULTA: progressive delivery for Kubernetes.
 #[derive(Parser, Debug)]
 #[command(name = "kulta", version, about, args_conflicts_with_subcommands = true)]
@@ -44,8 +46,9 @@ pub struct RunArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "KULTA_NAMESPACE")]
     pub namespace: Option<String>,
-    /// Rollouts reconciled at once.
-    #[arg(long, env = "KULTA_CONCURRENCY", default_value_t = 16)]
+    /// Rollouts reconciled at once. A reconcile mostly waits on the API server, and the client's
+    /// QPS limit (`--kube-qps`) is what bounds the load it sees.
+    #[arg(long, env = "KULTA_CONCURRENCY", default_value_t = DEFAULT_CONCURRENCY)]
     pub concurrency: u16,
     /// Log format.
     #[arg(long, env = "KULTA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

@@ -30,6 +30,13 @@ use crate::{cache_trim, triggers};
 
 type Shutdown = Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>>;
 
+/// Rollouts reconciled at once unless configured. A reconcile spends its time waiting on the
+/// API server, and a slot held by one Rollout's Event or status write is a slot another
+/// Rollout's promotion waits for: kulta-bench at 1,000 Rollouts measured a promote → route
+/// write p99 of 3.0 s with 64 slots, 1.4 s with 128 and 0.2 s with 256 (512: no better). The
+/// client's QPS limit, not this, bounds the load on the API server.
+pub const DEFAULT_CONCURRENCY: u16 = 256;
+
 /// The KULTA controller.
 pub struct Controller;
 
@@ -48,7 +55,7 @@ impl Controller {
             route_writer,
             own_routes,
             namespace: None,
-            concurrency: 16,
+            concurrency: DEFAULT_CONCURRENCY,
             clock: Arc::new(SystemClock),
             reporter: "kulta-controller".to_string(),
             instance: None,
@@ -91,7 +98,7 @@ impl ControllerBuilder {
         self
     }
 
-    /// How many Rollouts are reconciled at once (default 16).
+    /// How many Rollouts are reconciled at once (default [`DEFAULT_CONCURRENCY`]).
     #[must_use]
     pub fn concurrency(mut self, concurrency: u16) -> Self {
         self.concurrency = concurrency.max(1);
