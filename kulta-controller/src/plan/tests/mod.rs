@@ -507,12 +507,7 @@ fn canary_walks_the_readme_steps_gated_on_availability_and_verification() {
 #[test]
 fn promote_full_skips_every_remaining_step() {
     let mut world = deployed(readme_rollout());
-    world.set_image("nginx:1.26");
-    world.step();
-    world.make_available();
-    world.step();
-    world.accept_route();
-    world.step(); // paused at step 0
+    paused_at_first_step(&mut world);
     world.annotate(labels::PROMOTE_ANNOTATION, "full");
     let plan = world.step();
     assert_eq!(plan.status.current_step_index, Some(3));
@@ -533,12 +528,7 @@ fn promote_full_skips_every_remaining_step() {
 #[test]
 fn completion_sends_no_traffic_to_a_stable_service_that_does_not_exist() {
     let mut world = deployed(readme_rollout());
-    world.set_image("nginx:1.26");
-    world.step();
-    world.make_available();
-    world.step();
-    world.accept_route();
-    world.step(); // paused at step 0
+    paused_at_first_step(&mut world);
     world.annotate(labels::PROMOTE_ANNOTATION, "full");
     world.step();
     world.make_available();
@@ -576,6 +566,16 @@ fn a_service_someone_repointed_is_pinned_back_and_the_rollout_stays_healthy() {
     );
     // Healthy in this very reconcile: the echo of our own pin wakes no other.
     assert_eq!(plan.state, RolloutState::Healthy);
+}
+
+/// A new image, its canary available and 20% verified: paused at step 0.
+fn paused_at_first_step(world: &mut World) {
+    world.set_image("nginx:1.26");
+    world.step();
+    world.make_available();
+    world.step();
+    world.accept_route();
+    world.step();
 }
 
 /// Reaches the indefinite pause at 50%.
