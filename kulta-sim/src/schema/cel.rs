@@ -6,6 +6,11 @@
 //! are skipped rather than refusing the object: failing closed would make the sim refuse valid
 //! real-world objects.
 
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Mutex, PoisonError};
+
 use kube::core::cel::{CompiledSchema, ErrorKind, SchemaFormat, compile_schema, validate_compiled};
 use serde_json::Value;
 use tracing::debug;
@@ -15,6 +20,36 @@ use super::{FieldViolation, MAX_DEPTH, ViolationReason};
 
 /// kube-cel's depth limit: its walk reports a node deeper than this as an error.
 const KUBE_CEL_MAX_DEPTH: usize = 64;
+
+/// Feeds `value` to `hasher` (the caller has checked it nests at most [`MAX_DEPTH`] levels).
+fn hash_value(value: &Value, hasher: &mut impl Hasher) {
+    match value {
+        Value::Null => 0u8.hash(hasher),
+        Value::Bool(flag) => (1u8, flag).hash(hasher),
+        Value::Number(number) => {
+            2u8.hash(hasher);
+            match (number.as_i64(), number.as_u64()) {
+                (Some(signed), _) => signed.hash(hasher),
+                (None, Some(unsigned)) => unsigned.hash(hasher),
+                (None, None) => number.as_f64().map(f64::to_bits).hash(hasher),
+            }
+        }
+        Value::String(text) => (3u8, text).hash(hasher),
+        Value::Array(items) => {
+            (4u8, items.len()).hash(hasher);
+            for item in items {
+                hash_value(item, hasher);
+            }
+        }
+        Value::Object(map) => {
+            (5u8, map.len()).hash(hasher);
+            for (key, item) in map {
+                key.hash(hasher);
+                hash_value(item, hasher);
+            }
+        }
+    }
+}
 
 /// Whether `value` nests deeper than `limit` (iterative, so any input is safe).
 fn nesting_exceeds(value: &Value, limit: usize) -> bool {
@@ -132,6 +167,9 @@ fn reads_old(node: &CompiledSchema) -> bool {
             .any(reads_old)
 }
 
+/// Passing fingerprints remembered per schema; the memory is cleared when it grows past this.
+const PASSED_LIMIT: usize = 1024;
+
 /// A schema's CEL rules, compiled and trimmed to the nodes that matter.
 #[derive(Debug)]
 pub(super) struct CompiledRules {
@@ -139,6 +177,14 @@ pub(super) struct CompiledRules {
     tree: Option<CompiledSchema>,
     /// Whether evaluation needs the stored object (`oldSelf`).
     reads_old: bool,
+    /// The root properties whose values are all the rules can see, or `None` when the rules
+    /// can see the whole object (a rule at the root).
+    seen: Option<Vec<String>>,
+    /// What the rules saw in objects that passed them, by hash. Without `oldSelf`, a rule's
+    /// result is a function of the values it sees: an object showing them the same values
+    /// passes again without evaluating anything (a status write leaves the spec alone).
+    passed: Mutex<HashMap<u64, Vec<Option<Value>>>>,
+    hasher: RandomState,
 }
 
 impl CompiledRules {
@@ -147,9 +193,23 @@ impl CompiledRules {
         let mut tree = compile_schema(schema);
         let reads_old = reads_old(&tree);
         let keep = trim(&mut tree, 0, false, reads_old);
+        let whole = !tree.validations.is_empty()
+            || tree.items.is_some()
+            || tree.additional_properties.is_some()
+            || !tree.all_of.is_empty()
+            || !tree.one_of.is_empty()
+            || !tree.any_of.is_empty();
+        let seen = (!whole).then(|| {
+            let mut names: Vec<String> = tree.properties.keys().cloned().collect();
+            names.sort();
+            names
+        });
         CompiledRules {
             tree: keep.then_some(tree),
             reads_old,
+            seen,
+            passed: Mutex::new(HashMap::new()),
+            hasher: RandomState::new(),
         }
     }
 
@@ -158,10 +218,65 @@ impl CompiledRules {
         let Some(tree) = &self.tree else {
             return Vec::new();
         };
+        if self.reads_old {
+            return check_rules(tree, object, old);
+        }
         // Only transition rules (and message expressions) read `oldSelf`: without them the
         // stored object changes nothing, so it is neither checked nor converted.
-        let old = old.filter(|_| self.reads_old);
-        check_rules(tree, object, old)
+        if nesting_exceeds(object, MAX_DEPTH) {
+            return check_rules(tree, object, None);
+        }
+        let seen = self.seen_values(object);
+        let fingerprint = self.fingerprint(&seen);
+        let remembered = self
+            .passed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&fingerprint)
+            .is_some_and(|values| {
+                values.len() == seen.len()
+                    && values.iter().zip(&seen).all(|(a, b)| a.as_ref() == *b)
+            });
+        if remembered {
+            return Vec::new();
+        }
+        let violations = check_rules(tree, object, None);
+        if violations.is_empty() {
+            let mut passed = self.passed.lock().unwrap_or_else(PoisonError::into_inner);
+            if passed.len() >= PASSED_LIMIT {
+                passed.clear();
+            }
+            passed.insert(fingerprint, seen.into_iter().map(|v| v.cloned()).collect());
+        }
+        violations
+    }
+
+    /// The values the rules can see: the root properties they cover, or the whole object.
+    fn seen_values<'a>(&self, object: &'a Value) -> Vec<Option<&'a Value>> {
+        match &self.seen {
+            Some(names) => names.iter().map(|name| object.get(name)).collect(),
+            None => vec![Some(object)],
+        }
+    }
+
+    fn fingerprint(&self, seen: &[Option<&Value>]) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        for value in seen {
+            match value {
+                Some(value) => hash_value(value, &mut hasher),
+                None => 6u8.hash(&mut hasher),
+            }
+        }
+        hasher.finish()
+    }
+
+    /// How many passing fingerprints are remembered (for tests).
+    #[cfg(test)]
+    pub(super) fn remembered(&self) -> usize {
+        self.passed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether trimming kept a node at `path` (property names from the root).

@@ -783,3 +783,39 @@ fn trimmed_cel_trees_agree_on_kultas_rollout_crd() {
     ];
     assert!(assert_trimming_agrees(&schema, &objects) >= 3);
 }
+
+#[test]
+fn what_passed_is_remembered_and_only_what_passed() {
+    // Without the transition rule, a result depends on what the rules see and nothing else.
+    let mut schema = trimming_schema();
+    schema["properties"]["spec"]["properties"]["name"] = json!({"type": "string"});
+    let objects = trimming_objects();
+    assert!(assert_trimming_agrees(&schema, &objects) >= 11);
+
+    let compiled = cel::CompiledRules::compile(&schema);
+    let written = |object: &Value| {
+        let mut object = object.clone();
+        apply_defaults(&schema, &mut object);
+        prune(&schema, &mut object);
+        object
+    };
+    let good = written(&objects[0]);
+    assert_eq!(compiled.check(&good, None), vec![]);
+    assert_eq!(compiled.remembered(), 1);
+    let mut status_only = good.clone();
+    status_only["status"]["phase"] = json!("Failed");
+    status_only["metadata"]["name"] = json!("other");
+    assert_eq!(compiled.check(&status_only, Some(&good)), vec![]);
+    assert_eq!(compiled.remembered(), 1, "the rules saw the same spec");
+    let bad = written(&objects[9]);
+    let expected = cel::check_untrimmed(&schema, &bad, None);
+    assert_eq!(expected.len(), 1, "{expected:?}");
+    for _ in 0..2 {
+        assert_eq!(compiled.check(&bad, None), expected);
+    }
+    assert_eq!(compiled.remembered(), 1, "refusals are never remembered");
+    let mut fixed = bad.clone();
+    fixed["spec"]["steps"][1]["w"] = json!(100);
+    assert_eq!(compiled.check(&fixed, None), vec![]);
+    assert_eq!(compiled.remembered(), 2);
+}
