@@ -225,7 +225,17 @@ pub fn register(store: &mut StoreInner, crd: &Value) {
         .cloned()
         .collect();
     store.registry.remove_custom(&group, &plural);
-    for resource in types {
+    for mut resource in types {
+        // Every write of the CRD (its status too) registers it again: a version whose schema
+        // did not change keeps its prepared schema and the CEL rules compiled for it.
+        if let Some(previous) = before
+            .iter()
+            .find(|previous| previous.version == resource.version)
+            .and_then(|previous| previous.schema.as_ref())
+            && resource.schema.as_deref() == Some(previous.as_ref())
+        {
+            resource.schema = Some(previous.clone());
+        }
         store.registry.insert(resource);
     }
     let after: Vec<_> = store
@@ -254,5 +264,94 @@ pub fn unregister(store: &mut StoreInner, crd: &Value) {
     let group_resource = GroupResource::new(&group, &plural);
     for (key, _) in store.list(&group_resource, None) {
         store.finish_deletion(&group_resource, &key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::resources::ResourceType;
+    use crate::store::{Store, StoreConfig};
+    use crate::write::{Part, WriteOptions};
+
+    const NAME: &str = "gadgets.test.kulta.io";
+
+    fn crd(rule: &str) -> Value {
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": NAME},
+            "spec": {"group": "test.kulta.io", "scope": "Namespaced",
+                "names": {"plural": "gadgets", "kind": "Gadget"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                        "type": "object",
+                        "properties": {"size": {"type": "integer"}},
+                        "x-kubernetes-validations": [{"rule": rule}],
+                    }}}}}]},
+        })
+    }
+
+    fn gadget(size: i64) -> Value {
+        json!({"apiVersion": "test.kulta.io/v1", "kind": "Gadget", "metadata": {"name": "g"},
+            "spec": {"size": size}})
+    }
+
+    fn gadgets(inner: &StoreInner) -> Arc<ResourceType> {
+        inner
+            .registry
+            .get("test.kulta.io", "v1", "gadgets")
+            .unwrap()
+    }
+
+    #[test]
+    fn crd_writes_keep_compiled_rules_until_the_schema_changes() {
+        let store = Store::new(StoreConfig::default());
+        let mut inner = store.lock();
+        let crds = inner
+            .registry
+            .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .unwrap();
+        let crd_key = crds.group_resource();
+        let options = WriteOptions::default();
+        inner
+            .create(&crds, "", crd("self.size < 10"), options)
+            .unwrap();
+        let first = gadgets(&inner);
+        let schema = first.schema.clone().unwrap();
+        assert!(!schema.is_compiled());
+        inner.create(&first, "default", gadget(3), options).unwrap();
+        assert!(schema.is_compiled(), "the first write compiles the rules");
+
+        // A write that leaves the schema alone keeps the prepared schema and its programs.
+        let mut labelled = (*inner.get(&crd_key, "", NAME).unwrap()).clone();
+        labelled["metadata"]["labels"] = json!({"touched": "yes"});
+        inner
+            .update(&crds, "", NAME, labelled, Part::Main, options)
+            .unwrap();
+        let kept = gadgets(&inner);
+        assert!(Arc::ptr_eq(&schema, kept.schema.as_ref().unwrap()));
+        let error = inner
+            .update(&kept, "default", "g", gadget(12), Part::Main, options)
+            .unwrap_err();
+        assert_eq!(error.code, 422);
+
+        // A changed rule is a new schema: the next write compiles and applies it.
+        let mut changed = crd("self.size < 2");
+        changed["metadata"]["resourceVersion"] =
+            inner.get(&crd_key, "", NAME).unwrap()["metadata"]["resourceVersion"].clone();
+        inner
+            .update(&crds, "", NAME, changed, Part::Main, options)
+            .unwrap();
+        let replaced = gadgets(&inner);
+        assert!(!Arc::ptr_eq(&schema, replaced.schema.as_ref().unwrap()));
+        let error = inner
+            .update(&replaced, "default", "g", gadget(3), Part::Main, options)
+            .unwrap_err();
+        assert_eq!(error.code, 422);
+        inner
+            .update(&replaced, "default", "g", gadget(1), Part::Main, options)
+            .unwrap();
     }
 }

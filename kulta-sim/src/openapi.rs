@@ -48,7 +48,7 @@ fn builtin_schemas(resource: &ResourceType) -> Option<&'static builtin_openapi::
 fn kind_schema(resource: &ResourceType) -> Value {
     let builtin = builtin_schemas(resource).and_then(|s| s.definitions.get(&s.name));
     let mut schema = match (&resource.schema, builtin) {
-        (Some(schema), _) => schema.clone(),
+        (Some(schema), _) => schema.value().clone(),
         (None, Some(schema)) => schema.clone(),
         (None, None) => json!({
             "type": "object",

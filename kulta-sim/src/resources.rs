@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::schema::Schema;
+
 /// The verbs every resource of the sim supports.
 pub const ALL_VERBS: &[&str] = &[
     "create",
@@ -92,8 +94,9 @@ pub struct ResourceType {
     pub scale: Option<ScaleSpec>,
     /// Extra table columns.
     pub printer_columns: Vec<PrinterColumn>,
-    /// The version's `openAPIV3Schema`, for custom resources.
-    pub schema: Option<Value>,
+    /// The version's `openAPIV3Schema`, for custom resources, prepared for writes (its CEL
+    /// rules are compiled once and shared by every copy of this type).
+    pub schema: Option<Arc<Schema>>,
     /// Registered by a CRD.
     pub custom: bool,
     /// The storage version of the kind (informational).
@@ -472,7 +475,9 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                 status_subresource: subresources.get("status").is_some(),
                 scale,
                 printer_columns,
-                schema: version["schema"].get("openAPIV3Schema").cloned(),
+                schema: version["schema"]
+                    .get("openAPIV3Schema")
+                    .map(|schema| Arc::new(Schema::new(schema.clone()))),
                 custom: true,
                 storage_version: version["storage"].as_bool().unwrap_or(false),
                 selectable_fields: version["selectableFields"]

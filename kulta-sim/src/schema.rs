@@ -6,6 +6,8 @@
 //! bounded. Field paths use the server's notation: `spec.strategy.canary.steps[2].setWeight`,
 //! map entries (`additionalProperties`) as `spec.selector[app]`.
 
+use std::sync::OnceLock;
+
 use serde_json::Value;
 
 mod cel;
@@ -72,15 +74,63 @@ pub struct FieldViolation {
 /// `x-kubernetes-list-type` `set`/`map` uniqueness. `metadata` at the root is left to the server.
 ///
 /// CEL rules run only when the value checks pass (their input would be ill-typed otherwise);
-/// transition rules (`oldSelf`) only where `old` has a value at that node. Compiled programs are
-/// cached per schema. The object should already be defaulted ([`apply_defaults`]).
+/// transition rules (`oldSelf`) only where `old` has a value at that node. The object should
+/// already be defaulted ([`apply_defaults`]).
+///
+/// This compiles the schema's CEL rules on every call: writes go through [`Schema::validate`],
+/// which compiles them once per schema.
 pub fn validate(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<FieldViolation> {
-    let mut violations = Vec::new();
-    checks::check_node(schema, object, "", &mut violations, 0);
-    if violations.is_empty() {
-        violations = cel::check_rules(schema, object, old);
+    Schema::new(schema.clone()).validate(object, old)
+}
+
+/// One CRD version's `openAPIV3Schema`, prepared for writes: whether it holds CEL rules is
+/// known at once, and the rules are compiled on the first write that needs them and kept for
+/// as long as the schema is (a CRD update that changes the schema registers a new one).
+#[derive(Debug)]
+pub struct Schema {
+    value: Value,
+    has_rules: bool,
+    compiled: OnceLock<cel::CompiledRules>,
+}
+
+impl PartialEq for Schema {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
     }
-    violations
+}
+
+impl Schema {
+    /// Prepares `value` (an `openAPIV3Schema`); CEL rules are compiled lazily.
+    pub fn new(value: Value) -> Self {
+        Schema {
+            has_rules: cel::has_rules(&value, 0),
+            value,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    /// The schema as the CRD declares it.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// [`validate`] with the rules compiled once for this schema.
+    pub fn validate(&self, object: &Value, old: Option<&Value>) -> Vec<FieldViolation> {
+        let mut violations = Vec::new();
+        checks::check_node(&self.value, object, "", &mut violations, 0);
+        if violations.is_empty() && self.has_rules {
+            let compiled = self
+                .compiled
+                .get_or_init(|| cel::CompiledRules::compile(&self.value));
+            violations = compiled.check(object, old);
+        }
+        violations
+    }
+
+    /// Whether the rules have been compiled (for tests of the cache).
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.get().is_some()
+    }
 }
 
 /// Drops fields the schema does not know, as a real API server prunes structural schemas.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -179,6 +180,13 @@ impl SimBuilder {
         let router = server::router(app.clone());
         let server_shutdown = shutdown.clone();
         let server = tokio::spawn(async move {
+            // Watch events are small writes on a busy connection: with Nagle's algorithm each
+            // can wait for the client's delayed ACK (40 ms) before it leaves.
+            let listener = listener.tap_io(|stream| {
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "unable to set TCP_NODELAY on a connection");
+                }
+            });
             let result = axum::serve(listener, router)
                 .with_graceful_shutdown(server_shutdown.cancelled_owned())
                 .await;

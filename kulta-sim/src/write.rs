@@ -127,9 +127,10 @@ fn check_custom(
     old: Option<&Value>,
     field_validation: FieldValidation,
 ) -> ApiResult<()> {
-    let Some(schema) = &resource.schema else {
+    let Some(prepared) = &resource.schema else {
         return Ok(());
     };
+    let schema = prepared.value();
     schema::apply_defaults(schema, object);
     if field_validation == FieldValidation::Strict {
         let unknown = schema::unknown_fields(schema, object);
@@ -147,7 +148,7 @@ fn check_custom(
         }
     }
     schema::prune(schema, object);
-    let violations = schema::validate(schema, object, old);
+    let violations = prepared.validate(object, old);
     if violations.is_empty() {
         Ok(())
     } else {

@@ -526,3 +526,102 @@ async fn kube_event_recorder_publishes_and_updates_series() {
     assert_eq!(list.items[0].reason.as_deref(), Some("ShiftedTraffic"));
     sim.shutdown().await;
 }
+
+/// The Widget CRD with one CEL rule on `spec` and a `maximum` on `spec.weight`.
+fn widget_crd_with(rule: &str, max_weight: i64) -> CustomResourceDefinition {
+    let mut crd = widget_crd();
+    for version in crd["spec"]["versions"].as_array_mut().unwrap() {
+        let spec = &mut version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        spec["x-kubernetes-validations"] = json!([{"rule": rule, "message": rule}]);
+        spec["properties"]["weight"]["maximum"] = json!(max_weight);
+    }
+    serde_json::from_value(crd).unwrap()
+}
+
+#[tokio::test]
+async fn a_changed_crd_schema_applies_from_the_next_write() {
+    let sim = quiet_sim().await;
+    let client = sim.client();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(
+        &PostParams::default(),
+        &widget_crd_with("self.replicas <= 10", 100),
+    )
+    .await
+    .unwrap();
+    let api = widgets(&client);
+    api.create(&PostParams::default(), &widget("w", 7))
+        .await
+        .unwrap();
+    let refused = |error: kube::Error, expected: &str| match error {
+        kube::Error::Api(status) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(status.message.contains(expected), "{}", status.message);
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    let error = api
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 11}})),
+        )
+        .await
+        .unwrap_err();
+    refused(error, "self.replicas <= 10");
+
+    // A write of the CRD that leaves its schema alone keeps the rules; a new rule and a new
+    // bound apply from the next write.
+    crds.patch(
+        "widgets.test.kulta.io",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
+    )
+    .await
+    .unwrap();
+    let error = api
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 12}})),
+        )
+        .await
+        .unwrap_err();
+    refused(error, "self.replicas <= 10");
+    let mut changed = widget_crd_with("self.replicas <= 5", 3);
+    changed.metadata.resource_version = crds
+        .get("widgets.test.kulta.io")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    crds.replace("widgets.test.kulta.io", &PostParams::default(), &changed)
+        .await
+        .unwrap();
+    let error = api
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 6}})),
+        )
+        .await
+        .unwrap_err();
+    refused(error, "self.replicas <= 5");
+    let error = api
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"weight": 4}})),
+        )
+        .await
+        .unwrap_err();
+    refused(error, "spec.weight: Invalid value: 4");
+    api.patch(
+        "w",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 5, "weight": 3}})),
+    )
+    .await
+    .unwrap();
+    sim.shutdown().await;
+}

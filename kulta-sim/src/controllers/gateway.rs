@@ -9,10 +9,11 @@
 //! route is not rejected by a knob: Gateways, listeners, hostnames and ReferenceGrants are not
 //! checked. Entries written by other controllers (another `controllerName`) are kept.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config, ReconcileRequest, trigger_self, trigger_with};
@@ -132,31 +133,34 @@ pub async fn run(
     let route_reader = route_writer.as_reader();
     let (service_reader, service_writer) = reflector::store();
 
+    let routes_by_service = Arc::new(std::sync::Mutex::new(RoutesByService::default()));
+    let index = routes_by_service.clone();
+    let index_dyntype = resource.clone();
+    // The index follows the cache within the same poll of the stream.
     let route_events = watcher(routes, watcher::Config::default())
         .backoff(QuickBackoff::default())
         .reflect(route_writer)
+        .inspect_ok(move |event| {
+            index
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .observe(event, &index_dyntype);
+        })
         .applied_objects();
     let service_events = watcher(services, watcher::Config::default())
         .backoff(QuickBackoff::default())
         .reflect(service_writer)
         .touched_objects();
-    let routes_for_services = route_reader.clone();
-    let dyntype = resource.clone();
     let queue = futures::stream::select_all([
         trigger_self(route_events, resource.clone()).boxed(),
         trigger_with(service_events, move |service: Service| {
-            let namespace = service.namespace().unwrap_or_default();
-            let name = service.name_any();
-            routes_for_services
-                .state()
+            let key = (service.namespace().unwrap_or_default(), service.name_any());
+            routes_by_service
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .routes_of(&key)
                 .into_iter()
-                .filter(|route| references_service(route, &namespace, &name))
-                .map(|route| {
-                    ReconcileRequest::from(ObjectRef::from_obj_with(
-                        route.as_ref(),
-                        dyntype.clone(),
-                    ))
-                })
+                .map(ReconcileRequest::from)
                 .collect::<Vec<_>>()
         })
         .boxed(),
@@ -190,6 +194,78 @@ pub async fn run(
     .await;
 }
 
+/// Routes by the backend Services (namespace, name) they point at, kept in step with the route
+/// cache from the same watch events, so a Service change finds its routes without scanning
+/// every route.
+#[derive(Default)]
+struct RoutesByService {
+    by_service: HashMap<ServiceKey, HashSet<RouteKey>>,
+    services_of: HashMap<RouteKey, Vec<ServiceKey>>,
+    /// The routes of a relist in progress (`Init` to `InitDone`), swapped in at its end as the
+    /// cache swaps its contents.
+    relisting: Option<Vec<(RouteKey, Vec<ServiceKey>)>>,
+}
+
+/// A Service's namespace and name.
+type ServiceKey = (String, String);
+/// A route in the cache.
+type RouteKey = ObjectRef<DynamicObject>;
+
+impl RoutesByService {
+    fn observe(&mut self, event: &watcher::Event<DynamicObject>, dyntype: &ApiResource) {
+        let key = |route: &DynamicObject| ObjectRef::from_obj_with(route, dyntype.clone());
+        match event {
+            watcher::Event::Apply(route) => {
+                let route_key = key(route);
+                self.forget(&route_key);
+                self.insert(route_key, backend_services(route));
+            }
+            watcher::Event::Delete(route) => self.forget(&key(route)),
+            watcher::Event::Init => self.relisting = Some(Vec::new()),
+            watcher::Event::InitApply(route) => {
+                if let Some(relisting) = self.relisting.as_mut() {
+                    relisting.push((key(route), backend_services(route)));
+                }
+            }
+            watcher::Event::InitDone => {
+                self.by_service.clear();
+                self.services_of.clear();
+                for (route_key, services) in self.relisting.take().unwrap_or_default() {
+                    self.insert(route_key, services);
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, route: ObjectRef<DynamicObject>, services: Vec<(String, String)>) {
+        for service in &services {
+            self.by_service
+                .entry(service.clone())
+                .or_default()
+                .insert(route.clone());
+        }
+        self.services_of.insert(route, services);
+    }
+
+    fn forget(&mut self, route: &ObjectRef<DynamicObject>) {
+        for service in self.services_of.remove(route).unwrap_or_default() {
+            if let Some(routes) = self.by_service.get_mut(&service) {
+                routes.remove(route);
+                if routes.is_empty() {
+                    self.by_service.remove(&service);
+                }
+            }
+        }
+    }
+
+    fn routes_of(&self, service: &(String, String)) -> Vec<ObjectRef<DynamicObject>> {
+        self.by_service
+            .get(service)
+            .map(|routes| routes.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
 /// The backend Services (namespace, name) a route's rules point at.
 fn backend_services(route: &DynamicObject) -> Vec<(String, String)> {
     let route_namespace = route.namespace().unwrap_or_default();
@@ -220,12 +296,6 @@ fn backend_services(route: &DynamicObject) -> Vec<(String, String)> {
             Some((namespace.to_string(), name.to_string()))
         })
         .collect()
-}
-
-fn references_service(route: &DynamicObject, namespace: &str, name: &str) -> bool {
-    backend_services(route)
-        .iter()
-        .any(|(ns, service)| ns == namespace && service == name)
 }
 
 /// One condition, keeping `lastTransitionTime` from `previous` when the status is unchanged.
@@ -429,6 +499,67 @@ mod tests {
             .data(json!({"spec": spec, "status": status}));
         object.metadata.generation = Some(3);
         object
+    }
+
+    #[test]
+    fn routes_by_service_follow_applies_deletes_and_relists() {
+        let resource = route_resource("HTTPRoute", "httproutes");
+        let backends = |names: &[&str]| {
+            let refs: Vec<Value> = names
+                .iter()
+                .map(|name| json!({"name": name, "port": 80}))
+                .collect();
+            route(json!({"rules": [{"backendRefs": refs}]}), json!({}))
+        };
+        let named = |mut route: DynamicObject, name: &str| {
+            route.metadata.name = Some(name.to_string());
+            route
+        };
+        let routes_of = |index: &RoutesByService, service: &str| {
+            let mut names: Vec<String> = index
+                .routes_of(&("default".to_string(), service.to_string()))
+                .into_iter()
+                .map(|key| key.name)
+                .collect();
+            names.sort();
+            names
+        };
+        let mut index = RoutesByService::default();
+        index.observe(
+            &watcher::Event::Apply(named(backends(&["a", "b"]), "r1")),
+            &resource,
+        );
+        index.observe(
+            &watcher::Event::Apply(named(backends(&["b"]), "r2")),
+            &resource,
+        );
+        assert_eq!(routes_of(&index, "b"), ["r1", "r2"]);
+        index.observe(
+            &watcher::Event::Apply(named(backends(&["c"]), "r1")),
+            &resource,
+        );
+        assert!(routes_of(&index, "a").is_empty());
+        assert_eq!(routes_of(&index, "b"), ["r2"]);
+        assert_eq!(routes_of(&index, "c"), ["r1"]);
+        index.observe(
+            &watcher::Event::Delete(named(backends(&["b"]), "r2")),
+            &resource,
+        );
+        assert!(routes_of(&index, "b").is_empty());
+
+        index.observe(&watcher::Event::Init, &resource);
+        index.observe(
+            &watcher::Event::InitApply(named(backends(&["d"]), "r3")),
+            &resource,
+        );
+        assert_eq!(
+            routes_of(&index, "c"),
+            ["r1"],
+            "kept until the relist is complete"
+        );
+        index.observe(&watcher::Event::InitDone, &resource);
+        assert!(routes_of(&index, "c").is_empty());
+        assert_eq!(routes_of(&index, "d"), ["r3"]);
     }
 
     #[test]

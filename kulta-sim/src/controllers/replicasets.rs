@@ -8,17 +8,17 @@
 //! deleted but not yet seen in its cache are remembered ("expectations") so a lagging cache
 //! never makes it create or delete twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config, trigger_owners, trigger_self};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, applier, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
@@ -57,10 +57,85 @@ impl Expectations {
     }
 }
 
+/// Pods by the uid of their controlling owner, kept in step with the pod cache from the same
+/// watch events, so a reconcile reads its ReplicaSet's pods without scanning every pod.
+#[derive(Default)]
+struct PodsByOwner {
+    by_owner: HashMap<String, HashSet<ObjectRef<Pod>>>,
+    owner_of: HashMap<ObjectRef<Pod>, String>,
+    /// The pods of a relist in progress (`Init` to `InitDone`), swapped in at its end as the
+    /// cache swaps its contents.
+    relisting: Option<Vec<(ObjectRef<Pod>, String)>>,
+}
+
+fn controller_uid(pod: &Pod) -> Option<String> {
+    pod.owner_references()
+        .iter()
+        .find(|owner| owner.controller == Some(true))
+        .map(|owner| owner.uid.clone())
+}
+
+impl PodsByOwner {
+    fn observe(&mut self, event: &watcher::Event<Pod>) {
+        match event {
+            watcher::Event::Apply(pod) => {
+                let key = ObjectRef::from_obj(pod);
+                self.forget(&key);
+                if let Some(owner) = controller_uid(pod) {
+                    self.insert(key, owner);
+                }
+            }
+            watcher::Event::Delete(pod) => self.forget(&ObjectRef::from_obj(pod)),
+            watcher::Event::Init => self.relisting = Some(Vec::new()),
+            watcher::Event::InitApply(pod) => {
+                if let (Some(relisting), Some(owner)) =
+                    (self.relisting.as_mut(), controller_uid(pod))
+                {
+                    relisting.push((ObjectRef::from_obj(pod), owner));
+                }
+            }
+            watcher::Event::InitDone => {
+                self.by_owner.clear();
+                self.owner_of.clear();
+                for (key, owner) in self.relisting.take().unwrap_or_default() {
+                    self.insert(key, owner);
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, key: ObjectRef<Pod>, owner: String) {
+        self.by_owner
+            .entry(owner.clone())
+            .or_default()
+            .insert(key.clone());
+        self.owner_of.insert(key, owner);
+    }
+
+    fn forget(&mut self, key: &ObjectRef<Pod>) {
+        if let Some(owner) = self.owner_of.remove(key)
+            && let Some(pods) = self.by_owner.get_mut(&owner)
+        {
+            pods.remove(key);
+            if pods.is_empty() {
+                self.by_owner.remove(&owner);
+            }
+        }
+    }
+
+    fn owned_by(&self, owner: &str) -> Vec<ObjectRef<Pod>> {
+        self.by_owner
+            .get(owner)
+            .map(|pods| pods.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
 struct Context {
     client: Client,
     knobs: Arc<ControllerKnobs>,
     pods: Store<Pod>,
+    pods_by_owner: Arc<Mutex<PodsByOwner>>,
     expectations: Mutex<HashMap<String, Expectations>>,
 }
 
@@ -75,9 +150,19 @@ pub async fn run(client: Client, knobs: Arc<ControllerKnobs>, shutdown: Cancella
         .backoff(QuickBackoff::default())
         .reflect(rs_writer)
         .applied_objects();
+    let pods_by_owner = Arc::new(Mutex::new(PodsByOwner::default()));
+    let index = pods_by_owner.clone();
+    // The index follows the cache within the same poll of the stream, so a reconcile never
+    // sees one ahead of the other.
     let pod_events = watcher(pods, watcher::Config::default())
         .backoff(QuickBackoff::default())
         .reflect(pod_writer)
+        .inspect_ok(move |event| {
+            index
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .observe(event);
+        })
         .touched_objects();
     let queue = futures::stream::select_all([
         trigger_self(rs_events, ()).boxed(),
@@ -88,6 +173,7 @@ pub async fn run(client: Client, knobs: Arc<ControllerKnobs>, shutdown: Cancella
         client,
         knobs,
         pods: pod_reader,
+        pods_by_owner,
         expectations: Mutex::new(HashMap::new()),
     });
     let results = applier(
@@ -136,10 +222,14 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
     let min_ready =
         chrono::Duration::seconds(i64::from(spec.min_ready_seconds.unwrap_or(0).max(0)));
 
-    let owned: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
+    let candidates = ctx
+        .pods_by_owner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .owned_by(&uid);
+    let owned: Vec<Arc<Pod>> = candidates
+        .iter()
+        .filter_map(|key| ctx.pods.get(key))
         .filter(|pod| {
             pod.namespace().as_deref() == Some(namespace.as_str())
                 && pod.metadata.deletion_timestamp.is_none()
@@ -408,5 +498,54 @@ async fn write_status(
             namespace,
             name,
         )(error)),
+    }
+}
+
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+
+    fn pod(name: &str, owner: Option<&str>) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "default",
+                "ownerReferences": owner.map(|uid| vec![json!({"apiVersion": "apps/v1",
+                    "kind": "ReplicaSet", "name": "rs", "uid": uid, "controller": true})])},
+        }))
+        .unwrap()
+    }
+
+    fn names(index: &PodsByOwner, owner: &str) -> Vec<String> {
+        let mut names: Vec<String> = index
+            .owned_by(owner)
+            .into_iter()
+            .map(|key| key.name)
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn pods_by_owner_follows_applies_deletes_and_relists() {
+        let mut index = PodsByOwner::default();
+        index.observe(&watcher::Event::Apply(pod("a", Some("u1"))));
+        index.observe(&watcher::Event::Apply(pod("b", Some("u1"))));
+        index.observe(&watcher::Event::Apply(pod("c", None)));
+        assert_eq!(names(&index, "u1"), ["a", "b"]);
+        // An orphaned pod leaves its old owner; an adopted one joins its new owner.
+        index.observe(&watcher::Event::Apply(pod("b", None)));
+        index.observe(&watcher::Event::Apply(pod("c", Some("u2"))));
+        assert_eq!(names(&index, "u1"), ["a"]);
+        assert_eq!(names(&index, "u2"), ["c"]);
+        index.observe(&watcher::Event::Delete(pod("a", Some("u1"))));
+        assert!(names(&index, "u1").is_empty());
+
+        // A relist keeps the old contents until it is complete, then replaces them.
+        index.observe(&watcher::Event::Init);
+        index.observe(&watcher::Event::InitApply(pod("d", Some("u1"))));
+        assert_eq!(names(&index, "u2"), ["c"]);
+        assert!(names(&index, "u1").is_empty());
+        index.observe(&watcher::Event::InitDone);
+        assert_eq!(names(&index, "u1"), ["d"]);
+        assert!(names(&index, "u2").is_empty());
     }
 }

@@ -1,49 +1,51 @@
-//! CEL `x-kubernetes-validations` through kube's `cel` feature (the kube-cel crate), with the
-//! compiled programs cached per schema so repeated writes of one kind never recompile.
+//! CEL `x-kubernetes-validations` through kube's `cel` feature (the kube-cel crate). A schema's
+//! rules are compiled once ([`CompiledRules::compile`], kept by [`super::Schema`]) and the
+//! compiled tree is trimmed so that evaluation only visits the nodes that can change a result.
 //!
 //! Rules that reference something kube-cel cannot evaluate (a CEL macro the `cel` crate lacks)
 //! are skipped rather than refusing the object: failing closed would make the sim refuse valid
 //! real-world objects.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::rc::Rc;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Mutex, PoisonError};
 
-use kube::core::cel::{CompiledSchema, ErrorKind, compile_schema, validate_compiled};
+use kube::core::cel::{CompiledSchema, ErrorKind, SchemaFormat, compile_schema, validate_compiled};
 use serde_json::Value;
 use tracing::debug;
 
 use super::checks::type_name;
 use super::{FieldViolation, MAX_DEPTH, ViolationReason};
 
-/// Compiled schemas kept per thread; cleared when it grows past this many kinds.
-const CACHE_LIMIT: usize = 256;
+/// kube-cel's depth limit: its walk reports a node deeper than this as an error.
+const KUBE_CEL_MAX_DEPTH: usize = 64;
 
-thread_local! {
-    static COMPILED: RefCell<HashMap<u64, Rc<CompiledSchema>>> = RefCell::new(HashMap::new());
-}
-
-fn hash_value(value: &Value, hasher: &mut DefaultHasher, depth: usize) {
-    if depth > MAX_DEPTH * 4 {
-        return;
-    }
+/// Feeds `value` to `hasher` (the caller has checked it nests at most [`MAX_DEPTH`] levels).
+fn hash_value(value: &Value, hasher: &mut impl Hasher) {
     match value {
         Value::Null => 0u8.hash(hasher),
         Value::Bool(flag) => (1u8, flag).hash(hasher),
-        Value::Number(number) => (2u8, number.to_string()).hash(hasher),
+        Value::Number(number) => {
+            2u8.hash(hasher);
+            match (number.as_i64(), number.as_u64()) {
+                (Some(signed), _) => signed.hash(hasher),
+                (None, Some(unsigned)) => unsigned.hash(hasher),
+                (None, None) => number.as_f64().map(f64::to_bits).hash(hasher),
+            }
+        }
         Value::String(text) => (3u8, text).hash(hasher),
         Value::Array(items) => {
             (4u8, items.len()).hash(hasher);
             for item in items {
-                hash_value(item, hasher, depth + 1);
+                hash_value(item, hasher);
             }
         }
         Value::Object(map) => {
             (5u8, map.len()).hash(hasher);
             for (key, item) in map {
                 key.hash(hasher);
-                hash_value(item, hasher, depth + 1);
+                hash_value(item, hasher);
             }
         }
     }
@@ -66,7 +68,7 @@ fn nesting_exceeds(value: &Value, limit: usize) -> bool {
 }
 
 /// Whether the schema carries any CEL rule (cheap pre-check that skips CEL entirely).
-fn has_rules(schema: &Value, depth: usize) -> bool {
+pub(super) fn has_rules(schema: &Value, depth: usize) -> bool {
     if depth > MAX_DEPTH * 4 {
         return false;
     }
@@ -85,22 +87,218 @@ fn has_rules(schema: &Value, depth: usize) -> bool {
     }
 }
 
-fn compiled(schema: &Value) -> Rc<CompiledSchema> {
-    let mut hasher = DefaultHasher::new();
-    hash_value(schema, &mut hasher, 0);
-    let key = hasher.finish();
-    COMPILED.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if let Some(found) = cache.get(&key) {
-            return found.clone();
+/// Removes from `node` the subtrees that cannot change what kube-cel's `validate_compiled`
+/// reports, and returns whether `node` itself must stay.
+///
+/// kube-cel walks every schema node the object reaches, and at each one converts the whole
+/// value below it to CEL and binds it, whether or not the node has rules: the cost grows with
+/// the object's size times its depth. A subtree can go when walking it reports nothing (it has
+/// no rule) and no rule can see a difference in it:
+///
+/// - a node whose conversion differs from the plain one (`format` hints, maps whose keys are
+///   not escaped, embedded resources) only matters under a rule at it or above it (`covered`):
+///   without its compiled node, kube-cel converts the value the plain way, which only the
+///   bindings of rule-less ancestors then see;
+/// - a `default` only matters for the stored object (`keep_defaults`, when a rule reads
+///   `oldSelf`): kube-cel defaults the objects before its walk, and the new object has already
+///   been defaulted by [`super::apply_defaults`], which fills every default kube-cel would.
+///
+/// A property is only removed when its parent has no `additionalProperties` schema, which would
+/// otherwise take the key over. Nodes deeper than kube-cel's walk limit stay, since reaching
+/// them is itself an error.
+fn trim(node: &mut CompiledSchema, depth: usize, covered: bool, keep_defaults: bool) -> bool {
+    let has_rules = !node.validations.is_empty();
+    let covered = covered || has_rules;
+    let special = node.format != SchemaFormat::None
+        || node.is_map
+        || node.embedded_resource
+        || (keep_defaults && node.default.is_some());
+    let mut keep = depth > KUBE_CEL_MAX_DEPTH || has_rules || (covered && special);
+    if let Some(additional) = node.additional_properties.as_deref_mut() {
+        if trim(additional, depth + 1, covered, keep_defaults) {
+            keep = true;
+        } else {
+            node.additional_properties = None;
         }
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
+    }
+    let parent_has_additional = node.additional_properties.is_some();
+    node.properties.retain(|_, child| {
+        let significant = trim(child, depth + 1, covered, keep_defaults);
+        keep |= significant;
+        significant || parent_has_additional
+    });
+    if let Some(items) = node.items.as_deref_mut() {
+        if trim(items, depth + 1, covered, keep_defaults) {
+            keep = true;
+        } else {
+            node.items = None;
         }
-        let fresh = Rc::new(compile_schema(schema));
-        cache.insert(key, fresh.clone());
-        fresh
-    })
+    }
+    for branches in [&mut node.all_of, &mut node.one_of, &mut node.any_of] {
+        // Branches are walked, never used to convert: only their rules count.
+        branches.retain_mut(|branch| trim(branch, depth + 1, false, keep_defaults));
+        keep |= !branches.is_empty();
+    }
+    keep
+}
+
+/// Whether any rule of the tree can read `oldSelf` (a transition rule, or a message
+/// expression that names it).
+fn reads_old(node: &CompiledSchema) -> bool {
+    let here = node.validations.iter().any(|validation| match validation {
+        Ok(result) => {
+            result.is_transition_rule
+                || result
+                    .rule
+                    .message_expression
+                    .as_deref()
+                    .is_some_and(|expression| expression.contains("oldSelf"))
+        }
+        Err(_) => false,
+    });
+    here || node.properties.values().any(reads_old)
+        || node.items.as_deref().is_some_and(reads_old)
+        || node.additional_properties.as_deref().is_some_and(reads_old)
+        || node
+            .all_of
+            .iter()
+            .chain(&node.one_of)
+            .chain(&node.any_of)
+            .any(reads_old)
+}
+
+/// Passing fingerprints remembered per schema; the memory is cleared when it grows past this.
+const PASSED_LIMIT: usize = 1024;
+
+/// A schema's CEL rules, compiled and trimmed to the nodes that matter.
+#[derive(Debug)]
+pub(super) struct CompiledRules {
+    /// `None` when nothing in the schema can report a violation.
+    tree: Option<CompiledSchema>,
+    /// Whether evaluation needs the stored object (`oldSelf`).
+    reads_old: bool,
+    /// The root properties whose values are all the rules can see, or `None` when the rules
+    /// can see the whole object (a rule at the root).
+    seen: Option<Vec<String>>,
+    /// What the rules saw in objects that passed them, by hash. Without `oldSelf`, a rule's
+    /// result is a function of the values it sees: an object showing them the same values
+    /// passes again without evaluating anything (a status write leaves the spec alone).
+    passed: Mutex<HashMap<u64, Vec<Option<Value>>>>,
+    hasher: RandomState,
+}
+
+impl CompiledRules {
+    /// Compiles every rule of `schema`.
+    pub(super) fn compile(schema: &Value) -> Self {
+        let mut tree = compile_schema(schema);
+        let reads_old = reads_old(&tree);
+        let keep = trim(&mut tree, 0, false, reads_old);
+        let whole = !tree.validations.is_empty()
+            || tree.items.is_some()
+            || tree.additional_properties.is_some()
+            || !tree.all_of.is_empty()
+            || !tree.one_of.is_empty()
+            || !tree.any_of.is_empty();
+        let seen = (!whole).then(|| {
+            let mut names: Vec<String> = tree.properties.keys().cloned().collect();
+            names.sort();
+            names
+        });
+        CompiledRules {
+            tree: keep.then_some(tree),
+            reads_old,
+            seen,
+            passed: Mutex::new(HashMap::new()),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Evaluates every rule against `object` (and `old` for transition rules).
+    pub(super) fn check(&self, object: &Value, old: Option<&Value>) -> Vec<FieldViolation> {
+        let Some(tree) = &self.tree else {
+            return Vec::new();
+        };
+        if self.reads_old {
+            return check_rules(tree, object, old);
+        }
+        // Only transition rules (and message expressions) read `oldSelf`: without them the
+        // stored object changes nothing, so it is neither checked nor converted.
+        if nesting_exceeds(object, MAX_DEPTH) {
+            return check_rules(tree, object, None);
+        }
+        let seen = self.seen_values(object);
+        let fingerprint = self.fingerprint(&seen);
+        let remembered = self
+            .passed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&fingerprint)
+            .is_some_and(|values| {
+                values.len() == seen.len()
+                    && values.iter().zip(&seen).all(|(a, b)| a.as_ref() == *b)
+            });
+        if remembered {
+            return Vec::new();
+        }
+        let violations = check_rules(tree, object, None);
+        if violations.is_empty() {
+            let mut passed = self.passed.lock().unwrap_or_else(PoisonError::into_inner);
+            if passed.len() >= PASSED_LIMIT {
+                passed.clear();
+            }
+            passed.insert(fingerprint, seen.into_iter().map(|v| v.cloned()).collect());
+        }
+        violations
+    }
+
+    /// The values the rules can see: the root properties they cover, or the whole object.
+    fn seen_values<'a>(&self, object: &'a Value) -> Vec<Option<&'a Value>> {
+        match &self.seen {
+            Some(names) => names.iter().map(|name| object.get(name)).collect(),
+            None => vec![Some(object)],
+        }
+    }
+
+    fn fingerprint(&self, seen: &[Option<&Value>]) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        for value in seen {
+            match value {
+                Some(value) => hash_value(value, &mut hasher),
+                None => 6u8.hash(&mut hasher),
+            }
+        }
+        hasher.finish()
+    }
+
+    /// How many passing fingerprints are remembered (for tests).
+    #[cfg(test)]
+    pub(super) fn remembered(&self) -> usize {
+        self.passed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether trimming kept a node at `path` (property names from the root).
+    #[cfg(test)]
+    pub(super) fn keeps(&self, path: &[&str]) -> bool {
+        let mut node = self.tree.as_ref();
+        for name in path {
+            node = node.and_then(|node| node.properties.get(*name));
+        }
+        node.is_some()
+    }
+}
+
+/// What kube-cel reports with the whole compiled tree and the stored object always passed: the
+/// reference [`CompiledRules::check`] must agree with.
+#[cfg(test)]
+pub(super) fn check_untrimmed(
+    schema: &Value,
+    object: &Value,
+    old: Option<&Value>,
+) -> Vec<FieldViolation> {
+    check_rules(&compile_schema(schema), object, old)
 }
 
 /// Follows a field path like `spec.rules[0].matches` or `spec.labels['a.b']` into `object`.
@@ -127,15 +325,8 @@ fn lookup<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
     Some(current)
 }
 
-/// Evaluates every CEL rule of `schema` against `object` (and `old` for transition rules).
-pub(super) fn check_rules(
-    schema: &Value,
-    object: &Value,
-    old: Option<&Value>,
-) -> Vec<FieldViolation> {
-    if !has_rules(schema, 0) {
-        return Vec::new();
-    }
+/// Evaluates every rule of the compiled tree against `object` (and `old` for transition rules).
+fn check_rules(tree: &CompiledSchema, object: &Value, old: Option<&Value>) -> Vec<FieldViolation> {
     if nesting_exceeds(object, MAX_DEPTH) || old.is_some_and(|old| nesting_exceeds(old, MAX_DEPTH))
     {
         // kube-cel converts whole objects recursively; refuse rather than risk the stack.
@@ -147,8 +338,7 @@ pub(super) fn check_rules(
             ),
         }];
     }
-    let compiled = compiled(schema);
-    let Err(errors) = validate_compiled(&compiled, object, old) else {
+    let Err(errors) = validate_compiled(tree, object, old) else {
         return Vec::new();
     };
     let mut violations = Vec::new();

@@ -411,19 +411,37 @@ fn cel_reasons_field_paths_and_compile_failures() {
 }
 
 #[test]
-fn compiled_rules_are_cached_so_many_writes_stay_cheap() {
-    let schema = derived::schema();
+fn compiled_rules_are_kept_by_the_prepared_schema_so_many_writes_stay_cheap() {
+    let schema = Schema::new(derived::schema());
+    assert!(
+        !schema.is_compiled(),
+        "nothing is compiled before a write needs it"
+    );
     let started = std::time::Instant::now();
     for weight in 0..1000 {
         let object = canary(weight % 50, 50, "web", json!(["a"]), "app");
-        assert!(validate(&schema, &object, Some(&object)).is_empty());
+        assert!(schema.validate(&object, Some(&object)).is_empty());
     }
+    assert!(schema.is_compiled());
     // Recompiling every time costs far more; this is a generous bound for a debug build.
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
         "{:?}",
         started.elapsed()
     );
+    let too_heavy = canary(60, 50, "web", json!(["a"]), "app");
+    assert_eq!(schema.validate(&too_heavy, None).len(), 1);
+}
+
+#[test]
+fn a_schema_without_rules_never_compiles() {
+    let schema = Schema::new(rollout_schema());
+    assert!(
+        schema
+            .validate(&object(json!({"replicas": 1})), None)
+            .is_empty()
+    );
+    assert!(!schema.is_compiled());
 }
 
 const GATEWAY_DATA: &str = "/work/shared/data/gateway-api-v1.5.1";
@@ -470,12 +488,13 @@ fn real_httproute_crd_accepts_the_examples_and_enforces_its_cel_rules() {
     let Some(sample) = load_yaml(&format!("{GATEWAY_DATA}/examples/http-filter.yaml")) else {
         return;
     };
+    let prepared = Schema::new(schema.clone());
     let started = std::time::Instant::now();
     for _ in 0..200 {
         let mut route = sample.clone();
         apply_defaults(&schema, &mut route);
         prune(&schema, &mut route);
-        assert!(validate(&schema, &route, Some(&route)).is_empty());
+        assert!(prepared.validate(&route, Some(&route)).is_empty());
     }
     eprintln!("200 HTTPRoute writes checked in {:?}", started.elapsed());
 
@@ -508,6 +527,18 @@ fn real_httproute_crd_accepts_the_examples_and_enforces_its_cel_rules() {
         ),
         "{found:#?}"
     );
+
+    let mut objects = vec![sample, broken];
+    for example in [
+        "simple-gateway--httproute.yaml",
+        "traffic-splitting--simple-split.yaml",
+    ] {
+        if let Some(mut route) = load_yaml(&format!("{GATEWAY_DATA}/examples/{example}")) {
+            apply_defaults(&schema, &mut route);
+            objects.push(route);
+        }
+    }
+    assert!(assert_trimming_agrees(&schema, &objects) >= 1);
 }
 
 #[test]
@@ -545,4 +576,246 @@ fn float_bounds_and_values_print_like_go() {
     ] {
         assert_eq!(checks::go_float(float), expected);
     }
+}
+
+/// A schema whose rules read every kind of value kube-cel converts specially (date-times,
+/// durations, bytes, maps with unescaped keys, embedded resources, escaped property names),
+/// beside subtrees that hold nothing a rule can see.
+fn trimming_schema() -> Value {
+    json!({"type": "object", "properties": {
+        "metadata": {"type": "object"},
+        "spec": {
+            "type": "object",
+            "x-kubernetes-validations": [
+                {"rule": "!has(self.window) || self.window.start < self.window.end", "message": "window ends before it starts"},
+                {"rule": "!has(self.labels) || !('a.b' in self.labels) || self.labels['a.b'] != 'x'"},
+                {"rule": "!has(self.timeout) || self.timeout < duration('1h')"},
+                {"rule": "!has(self.data) || size(self.data) < 4"},
+                {"rule": "!has(self.plain) || !has(self.plain.x__dash__y) || self.plain.x__dash__y != 'bad'"},
+                {"rule": "!has(self.max) || self.count <= self.max", "fieldPath": ".count"},
+                {"rule": "!has(self.embedded) || self.embedded.kind != 'Bad'"},
+                {"rule": "!has(self.free) || !has(self.free.flag) || self.free.flag"},
+            ],
+            "properties": {
+                "count": {"type": "integer", "default": 1},
+                "max": {"type": "integer"},
+                "window": {"type": "object", "properties": {
+                    "start": {"type": "string", "format": "date-time"},
+                    "end": {"type": "string", "format": "date-time"},
+                }},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "timeout": {"type": "string", "format": "duration"},
+                "data": {"type": "string", "format": "byte"},
+                "plain": {"type": "object", "properties": {
+                    "x-y": {"type": "string"},
+                    "deep": {"type": "object", "properties": {"z": {"type": "integer"}}},
+                }},
+                "embedded": {"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true},
+                "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "steps": {"type": "array", "items": {"type": "object", "properties": {
+                    "w": {"type": "integer", "x-kubernetes-validations": [{"rule": "self <= 100"}]},
+                    "note": {"type": "string"},
+                }}},
+                "mixed": {"type": "object", "properties": {"known": {"type": "integer"}},
+                    "additionalProperties": {"type": "integer", "x-kubernetes-validations": [{"rule": "self >= 0"}]}},
+                "name": {"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "immutable"}]},
+                "choice": {"type": "string", "allOf": [{"x-kubernetes-validations": [{"rule": "self != 'no'"}]}]},
+            },
+        },
+        "status": {"type": "object", "properties": {
+            "phase": {"type": "string"},
+            "conditions": {"type": "array", "items": {"type": "object", "properties": {
+                "type": {"type": "string"},
+                "lastTransitionTime": {"type": "string", "format": "date-time"},
+            }}},
+        }},
+    }})
+}
+
+fn trimming_objects() -> Vec<Value> {
+    let base = json!({
+        "apiVersion": "t.kulta.io/v1", "kind": "T", "metadata": {"name": "t"},
+        "spec": {
+            "count": 2, "max": 5,
+            "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"},
+            "labels": {"a.b": "y", "c-d": "z"},
+            "timeout": "30m", "data": "AAE=",
+            "plain": {"x-y": "good", "deep": {"z": 3}},
+            "embedded": {"apiVersion": "v1", "kind": "ConfigMap"},
+            "free": {"flag": true, "any": {"thing": [1, 2]}},
+            "steps": [{"w": 10, "note": "a"}, {"w": 20}],
+            "mixed": {"known": -1, "other": 3},
+            "name": "n", "choice": "yes",
+        },
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "lastTransitionTime": "2026-01-01T00:00:00Z"}]},
+    });
+    let with = |pointer: &str, value: Value| {
+        let mut object = base.clone();
+        if let Some(slot) = object.pointer_mut(pointer) {
+            *slot = value;
+        }
+        object
+    };
+    vec![
+        base.clone(),
+        with("/spec/window/end", json!("2025-01-01T00:00:00Z")),
+        with("/spec/labels", json!({"a.b": "x"})),
+        with("/spec/timeout", json!("2h")),
+        with("/spec/data", json!("AAECAwQF")),
+        with("/spec/plain/x-y", json!("bad")),
+        with("/spec/count", json!(9)),
+        with("/spec/embedded", json!({"kind": "Bad"})),
+        with("/spec/free/flag", json!(false)),
+        with("/spec/steps/1/w", json!(101)),
+        with("/spec/mixed/other", json!(-3)),
+        with("/spec/name", json!("renamed")),
+        with("/spec/choice", json!("no")),
+        with("/spec/plain/deep/z", json!(-100)),
+        with("/status/phase", json!("Failed")),
+        json!({"apiVersion": "t.kulta.io/v1", "kind": "T", "metadata": {"name": "t"}, "spec": {}}),
+    ]
+}
+
+/// Trimming the compiled tree and leaving out the stored object when no rule reads it change
+/// nothing kube-cel reports: every object, with and without an old one, gets exactly what the
+/// whole tree gives.
+///
+/// Objects are defaulted and pruned first, as every write does before it validates; the stored
+/// object is tried as it is too.
+fn assert_trimming_agrees(schema: &Value, objects: &[Value]) -> usize {
+    let prepared = Schema::new(schema.clone());
+    let compiled = cel::CompiledRules::compile(schema);
+    let written: Vec<Value> = objects
+        .iter()
+        .map(|object| {
+            let mut object = object.clone();
+            apply_defaults(schema, &mut object);
+            prune(schema, &mut object);
+            object
+        })
+        .collect();
+    // kube-cel walks properties in hash-map order, which differs from one compilation to the
+    // next: the violations are compared in a fixed order.
+    let sorted = |mut violations: Vec<FieldViolation>| {
+        violations.sort_by(|a, b| (&a.field, &a.message).cmp(&(&b.field, &b.message)));
+        violations
+    };
+    let mut refused = 0;
+    for object in &written {
+        for old in [None, written.first(), objects.first()] {
+            let expected = sorted(cel::check_untrimmed(schema, object, old));
+            assert_eq!(sorted(compiled.check(object, old)), expected, "{object}");
+            let mut all = Vec::new();
+            checks::check_node(schema, object, "", &mut all, 0);
+            if all.is_empty() {
+                assert_eq!(sorted(prepared.validate(object, old)), expected, "{object}");
+            }
+            refused += usize::from(!expected.is_empty());
+        }
+    }
+    refused
+}
+
+#[test]
+fn trimmed_cel_trees_report_what_the_whole_tree_reports() {
+    let schema = trimming_schema();
+    let objects = trimming_objects();
+    let refused = assert_trimming_agrees(&schema, &objects);
+    assert!(refused >= 13, "most variants break a rule: {refused}");
+    let compiled = cel::CompiledRules::compile(&schema);
+    assert!(
+        compiled.keeps(&["spec", "window"]),
+        "date-times convert specially"
+    );
+    assert!(
+        compiled.keeps(&["spec", "count"]),
+        "a rule reads oldSelf, and the stored object is defaulted before the rules"
+    );
+    assert!(
+        !compiled.keeps(&["spec", "plain"]),
+        "nothing below plain is special"
+    );
+    assert!(!compiled.keeps(&["spec", "max"]));
+    assert!(!compiled.keeps(&["metadata"]));
+    assert!(!compiled.keeps(&["status"]), "no rule sees the status");
+
+    let derived = derived::schema();
+    let canaries = [
+        canary(10, 50, "web", json!(["a"]), "app"),
+        canary(60, 50, "api", json!(["a", ""]), "app"),
+        canary(1, 2, "web", json!([]), "forbidden"),
+    ];
+    assert!(assert_trimming_agrees(&derived, &canaries) >= 3);
+}
+
+#[test]
+fn trimmed_cel_trees_agree_on_kultas_rollout_crd() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/crds/rollouts.kulta.io.yaml"
+    );
+    let Some(crd) = load_yaml(path) else {
+        eprintln!("skipping: {path} not present");
+        return;
+    };
+    let schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
+    let rollout = |steps: Value, stable: &str| {
+        json!({"apiVersion": "kulta.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "app"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "a"}},
+                "template": {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
+                "strategy": {"canary": {"stableService": stable, "canaryService": "app-canary", "steps": steps,
+                    "trafficRouting": {"gatewayAPI": {"httpRoute": "app"}}}}},
+            "status": {"phase": "Progressing", "currentStepIndex": 1, "pauseStartTime": "2026-01-01T00:00:00Z",
+                "conditions": [{"type": "Ready", "status": "False", "reason": "Progressing", "message": "m",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}})
+    };
+    let objects = [
+        rollout(
+            json!([{"setWeight": 20}, {"pause": {}}, {"setWeight": 100}]),
+            "app-stable",
+        ),
+        rollout(json!([{"setWeight": 120}]), "app-stable"),
+        rollout(
+            json!([{"setWeight": 20, "setCanaryScale": {"replicas": 1}}]),
+            "app-stable",
+        ),
+        rollout(json!([{"pause": {}}]), "app-canary"),
+    ];
+    assert!(assert_trimming_agrees(&schema, &objects) >= 3);
+}
+
+#[test]
+fn what_passed_is_remembered_and_only_what_passed() {
+    // Without the transition rule, a result depends on what the rules see and nothing else.
+    let mut schema = trimming_schema();
+    schema["properties"]["spec"]["properties"]["name"] = json!({"type": "string"});
+    let objects = trimming_objects();
+    assert!(assert_trimming_agrees(&schema, &objects) >= 11);
+
+    let compiled = cel::CompiledRules::compile(&schema);
+    let written = |object: &Value| {
+        let mut object = object.clone();
+        apply_defaults(&schema, &mut object);
+        prune(&schema, &mut object);
+        object
+    };
+    let good = written(&objects[0]);
+    assert_eq!(compiled.check(&good, None), vec![]);
+    assert_eq!(compiled.remembered(), 1);
+    let mut status_only = good.clone();
+    status_only["status"]["phase"] = json!("Failed");
+    status_only["metadata"]["name"] = json!("other");
+    assert_eq!(compiled.check(&status_only, Some(&good)), vec![]);
+    assert_eq!(compiled.remembered(), 1, "the rules saw the same spec");
+    let bad = written(&objects[9]);
+    let expected = cel::check_untrimmed(&schema, &bad, None);
+    assert_eq!(expected.len(), 1, "{expected:?}");
+    for _ in 0..2 {
+        assert_eq!(compiled.check(&bad, None), expected);
+    }
+    assert_eq!(compiled.remembered(), 1, "refusals are never remembered");
+    let mut fixed = bad.clone();
+    fixed["spec"]["steps"][1]["w"] = json!(100);
+    assert_eq!(compiled.check(&fixed, None), vec![]);
+    assert_eq!(compiled.remembered(), 2);
 }
