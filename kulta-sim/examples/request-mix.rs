@@ -66,22 +66,33 @@ fn rollout_crd() -> anyhow::Result<CustomResourceDefinition> {
     Ok(serde_saphyr::from_str(&text)?)
 }
 
-fn routes(client: &kube::Client) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+fn dynamic(
+    client: &kube::Client,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk(group, version, kind);
     Api::namespaced_with(
         client.clone(),
         NAMESPACE,
-        &ApiResource::from_gvk_with_plural(&gvk, "httproutes"),
+        &ApiResource::from_gvk_with_plural(&gvk, plural),
+    )
+}
+
+fn routes(client: &kube::Client) -> Api<DynamicObject> {
+    dynamic(
+        client,
+        "gateway.networking.k8s.io",
+        "v1",
+        "HTTPRoute",
+        "httproutes",
     )
 }
 
 fn rollouts(client: &kube::Client) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("kulta.io", "v1alpha1", "Rollout");
-    Api::namespaced_with(
-        client.clone(),
-        NAMESPACE,
-        &ApiResource::from_gvk_with_plural(&gvk, "rollouts"),
-    )
+    dynamic(client, "kulta.io", "v1alpha1", "Rollout", "rollouts")
 }
 
 async fn create_app(client: &kube::Client, i: usize) -> anyhow::Result<()> {

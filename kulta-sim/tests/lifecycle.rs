@@ -553,22 +553,24 @@ async fn a_changed_crd_schema_applies_from_the_next_write() {
     api.create(&PostParams::default(), &widget("w", 7))
         .await
         .unwrap();
-    let refused = |error: kube::Error, expected: &str| match error {
-        kube::Error::Api(status) => {
-            assert_eq!(status.code, 422, "{status:?}");
-            assert!(status.message.contains(expected), "{}", status.message);
+    // A merge patch of the widget that the API server refuses with `expected` in its message.
+    let refused = |patch: serde_json::Value, expected: &'static str| {
+        let api = api.clone();
+        async move {
+            match api
+                .patch("w", &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .unwrap_err()
+            {
+                kube::Error::Api(status) => {
+                    assert_eq!(status.code, 422, "{status:?}");
+                    assert!(status.message.contains(expected), "{}", status.message);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
         }
-        other => panic!("unexpected {other:?}"),
     };
-    let error = api
-        .patch(
-            "w",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 11}})),
-        )
-        .await
-        .unwrap_err();
-    refused(error, "self.replicas <= 10");
+    refused(json!({"spec": {"replicas": 11}}), "self.replicas <= 10").await;
 
     // A write of the CRD that leaves its schema alone keeps the rules; a new rule and a new
     // bound apply from the next write.
@@ -579,15 +581,7 @@ async fn a_changed_crd_schema_applies_from_the_next_write() {
     )
     .await
     .unwrap();
-    let error = api
-        .patch(
-            "w",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 12}})),
-        )
-        .await
-        .unwrap_err();
-    refused(error, "self.replicas <= 10");
+    refused(json!({"spec": {"replicas": 12}}), "self.replicas <= 10").await;
     let mut changed = widget_crd_with("self.replicas <= 5", 3);
     changed.metadata.resource_version = crds
         .get("widgets.test.kulta.io")
@@ -598,24 +592,12 @@ async fn a_changed_crd_schema_applies_from_the_next_write() {
     crds.replace("widgets.test.kulta.io", &PostParams::default(), &changed)
         .await
         .unwrap();
-    let error = api
-        .patch(
-            "w",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 6}})),
-        )
-        .await
-        .unwrap_err();
-    refused(error, "self.replicas <= 5");
-    let error = api
-        .patch(
-            "w",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"weight": 4}})),
-        )
-        .await
-        .unwrap_err();
-    refused(error, "spec.weight: Invalid value: 4");
+    refused(json!({"spec": {"replicas": 6}}), "self.replicas <= 5").await;
+    refused(
+        json!({"spec": {"weight": 4}}),
+        "spec.weight: Invalid value: 4",
+    )
+    .await;
     api.patch(
         "w",
         &PatchParams::default(),
