@@ -168,9 +168,14 @@ async fn reconcile_live(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout) ->
                 write_status(ctx, api, rollout, &plan.status).await?;
             }
         }
+        // The route now carries a weight that only this status records as asked for (with
+        // the step that asked for it).
+        None if applied.route_written => {
+            write_status_retrying(ctx, api, rollout, &plan.status).await?;
+        }
         None => write_status(ctx, api, rollout, &plan.status).await?,
         // The actions' annotations are gone: the status is their only record now.
-        Some(consumed) => write_consumed_status(ctx, api, consumed, &plan.status).await?,
+        Some(consumed) => write_status_retrying(ctx, api, consumed, &plan.status).await?,
     }
     if counts_wait.is_none() {
         ctx.counts.written(&object_key(rollout));
@@ -281,21 +286,24 @@ pub(crate) async fn write_status(
     Ok(())
 }
 
-/// Writes the status of a reconcile that consumed user-action annotations. The annotations are
-/// already removed, so a single failed write would lose the action (a promotion that never
-/// happens): on failure the write is retried a few times on a fresh read of the Rollout.
-async fn write_consumed_status(
+/// Writes the status of a reconcile whose effects only that status records: it consumed
+/// user-action annotations (already removed: a lost status would lose the action, a promotion
+/// that never happens), or it wrote a route weight together with the step that asked for it (a
+/// lost status would have the next reconcile plan from the step before, and ask for that step's
+/// weight again: traffic moved back and forth). On failure the write is retried a few times on
+/// a fresh read of the Rollout.
+async fn write_status_retrying(
     ctx: &Context,
     api: &Api<Rollout>,
     consumed: &Rollout,
     status: &RolloutStatus,
 ) -> Result<()> {
-    const ATTEMPTS: usize = 4;
+    const ATTEMPTS: usize = 5;
     let name = consumed.name_any();
     let mut result = write_status(ctx, api, consumed, status).await;
     for _ in 1..ATTEMPTS {
         let Err(error) = &result else { break };
-        warn!(error = %error.full_message(), "unable to record consumed actions in status; retrying on a fresh read");
+        warn!(error = %error.full_message(), "unable to record this reconcile's effects in status; retrying on a fresh read");
         result = match api.get(&name).await {
             Ok(fresh) => write_status(ctx, api, &fresh, status).await,
             Err(e) => Err(Error::kube(
