@@ -203,6 +203,10 @@ impl<'a> Planner<'a> {
         }
         self.route_weight = Some(weight);
         self.status.desired_canary_weight = Some(i32::from(weight));
+        // Look again even if no watch event comes: a router whose state is not watched (or a
+        // gateway that never reports) must not leave the Rollout waiting for the resync. The
+        // echo of our own status write, which used to wake the next reconcile, wakes nothing.
+        self.requeue_in(VERIFY_RECHECK);
         false
     }
 

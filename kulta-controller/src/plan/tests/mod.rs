@@ -568,6 +568,19 @@ fn a_service_someone_repointed_is_pinned_back_and_the_rollout_stays_healthy() {
     assert_eq!(plan.state, RolloutState::Healthy);
 }
 
+#[test]
+fn every_route_request_looks_again_without_waiting_for_an_event() {
+    // First deploy: the route to stable is asked for, and the plan asks to be woken to verify
+    // it (a router whose state is not watched sends no event).
+    let mut world = World::new(readme_rollout());
+    let plan = world.step();
+    assert_eq!(plan.route_weight, Some(0));
+    let wake = plan
+        .requeue_after
+        .expect("a recheck after asking for a weight");
+    assert!(wake <= std::time::Duration::from_secs(2), "{wake:?}");
+}
+
 /// A new image, its canary available and 20% verified: paused at step 0.
 fn paused_at_first_step(world: &mut World) {
     world.set_image("nginx:1.26");
