@@ -295,12 +295,12 @@ pub(crate) async fn write_status(
 async fn write_status_retrying(
     ctx: &Context,
     api: &Api<Rollout>,
-    consumed: &Rollout,
+    rollout: &Rollout,
     status: &RolloutStatus,
 ) -> Result<()> {
     const ATTEMPTS: usize = 5;
-    let name = consumed.name_any();
-    let mut result = write_status(ctx, api, consumed, status).await;
+    let name = rollout.name_any();
+    let mut result = write_status(ctx, api, rollout, status).await;
     for _ in 1..ATTEMPTS {
         let Err(error) = &result else { break };
         warn!(error = %error.full_message(), "unable to record this reconcile's effects in status; retrying on a fresh read");
@@ -309,7 +309,7 @@ async fn write_status_retrying(
             Err(e) => Err(Error::kube(
                 "read",
                 "Rollout",
-                &consumed.namespace().unwrap_or_default(),
+                &rollout.namespace().unwrap_or_default(),
                 &name,
                 e,
             )),

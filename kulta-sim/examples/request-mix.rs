@@ -57,6 +57,14 @@ fn app_name(i: usize) -> String {
     format!("app-{i:04}")
 }
 
+/// The pod template of app `name`'s Rollout and ReplicaSet.
+fn pod_template(name: &str) -> serde_json::Value {
+    json!({
+        "metadata": {"labels": {"app": name}},
+        "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}
+    })
+}
+
 fn rollout_crd() -> anyhow::Result<CustomResourceDefinition> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -130,10 +138,7 @@ async fn create_app(client: &kube::Client, i: usize) -> anyhow::Result<()> {
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}
-            },
+            "template": pod_template(&name),
             "strategy": {"canary": {
                 "stableService": format!("{name}-stable"),
                 "canaryService": format!("{name}-canary"),
@@ -151,10 +156,7 @@ async fn create_app(client: &kube::Client, i: usize) -> anyhow::Result<()> {
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}
-            }
+            "template": pod_template(&name)
         }
     }))?;
     Api::<ReplicaSet>::namespaced(client.clone(), NAMESPACE)
