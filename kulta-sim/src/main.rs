@@ -33,6 +33,24 @@ enum Command {
     /// Serve the API until interrupted (SIGINT) or terminated (SIGTERM), then shut down
     /// gracefully: watches end and the listener closes.
     Serve(ServeArgs),
+    /// Run the simulated kubelet (one fake node: pods bound, Running, Ready, graceful deletions
+    /// finished) and gateway (HTTPRoute/GRPCRoute status) against any API server, such as a real
+    /// kube-apiserver with kube-controller-manager (scripts/real-cluster.sh), until SIGINT or
+    /// SIGTERM.
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AgentArgs {
+    /// Kubeconfig of the API server (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Milliseconds from a pod's creation until it is reported ready.
+    #[arg(long, default_value_t = 20)]
+    pod_ready_delay_ms: u64,
+    /// Milliseconds before the gateway writes a route's status.
+    #[arg(long, default_value_t = 20)]
+    route_status_delay_ms: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -81,7 +99,10 @@ async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let Command::Serve(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::Agent(args) => return agent(args).await,
+    };
     // Registered before serving, so that a signal sent as soon as the kubeconfig appears (as
     // scripts/check-deploy.sh does) is not lost.
     let mut signals = ShutdownSignals::register()?;
@@ -101,6 +122,38 @@ async fn run() -> anyhow::Result<()> {
     let signal = signals.next().await;
     tracing::info!(signal, "shutting down");
     sim.shutdown().await;
+    Ok(())
+}
+
+async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    // One rustls provider for the TLS client, whatever else the dependency graph enables.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut signals = ShutdownSignals::register()?;
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("unable to read kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    let client = kube::Client::try_from(config)?;
+    let knobs = std::sync::Arc::new(kulta_sim::controllers::ControllerKnobs::new());
+    knobs.set_pod_ready_delay(Duration::from_millis(args.pod_ready_delay_ms));
+    knobs.set_route_status_delay(Duration::from_millis(args.route_status_delay_ms));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let handles = kulta_sim::controllers::spawn_agent(client, knobs, shutdown.clone());
+    println!(
+        "kulta-sim agent running (node {})",
+        kulta_sim::controllers::kubelet::NODE_NAME
+    );
+    let signal = signals.next().await;
+    tracing::info!(signal, "shutting down");
+    shutdown.cancel();
+    for handle in handles {
+        let _ = handle.await;
+    }
     Ok(())
 }
 

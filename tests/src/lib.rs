@@ -1,8 +1,9 @@
-//! The end-to-end harness: a [`TestCluster`] runs kulta-sim, installs the Rollout and Gateway
-//! API CRDs, creates an application's Services and HTTPRoute, runs the real KULTA controller in
-//! process under its own identity, and offers waits with deadlines (never fixed sleeps) and
-//! recorders of what the controller did (route weights over time, writes from the request log,
-//! Events).
+//! The end-to-end harness: a [`TestCluster`] starts a backend (its own kulta-sim, or a fresh
+//! namespace of the real control plane when `KULTA_TEST_CLUSTER` names one, see
+//! [`kulta_test_support::Backend`]), installs the Rollout and Gateway API CRDs, creates an
+//! application's Services and HTTPRoute, runs the real KULTA controller in process under its own
+//! identity, and offers waits with deadlines (never fixed sleeps) and recorders of what the
+//! controller did (route weights over time, writes from the request log, Events).
 // Harness code: a failed setup or a missed deadline is a test failure, so panicking is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -21,7 +22,7 @@ use kube::api::{
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use kulta_api::{Phase, Rollout, RolloutStatus};
-use kulta_sim::{RequestRecord, Sim};
+use kulta_test_support::{Backend, Request, RequestMark};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -29,10 +30,6 @@ use tokio::task::JoinHandle;
 pub use kulta_api::steps;
 pub use kulta_api::testing::RolloutBuilder;
 
-/// Namespace every scenario uses (each scenario has its own sim).
-pub const NAMESPACE: &str = "default";
-/// Identity (bearer token) of the KULTA controller, so its requests are attributable.
-pub const CONTROLLER: &str = "kulta-controller";
 /// A generous cap for anything the controller should do promptly.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 /// Polling interval of the waits.
@@ -52,12 +49,16 @@ struct RunningController {
     handle: JoinHandle<()>,
 }
 
-/// A simulated cluster with the KULTA controller running against it.
+/// A cluster with the KULTA controller running against it.
 pub struct TestCluster {
-    /// The sim.
-    pub sim: Sim,
-    /// Admin client (identity `admin`): what a person or a pipeline does.
+    /// The API server: kulta-sim or the real control plane.
+    pub backend: Backend,
+    /// Admin client: what a person or a pipeline does.
     pub client: Client,
+    /// Where [`TestCluster::controller_writes`] starts reading.
+    log_mark: Mutex<RequestMark>,
+    /// Distinguishes successive [`TestCluster::touch_and_wait_reconcile`] annotations.
+    touches: std::sync::atomic::AtomicU64,
     controller: Mutex<Option<RunningController>>,
     events: EventLog,
     /// The controller's metrics (shared by every controller this cluster starts).
@@ -65,14 +66,14 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
-    /// Starts a sim (pods ready after 20 ms), installs the CRDs and starts the controller.
+    /// Starts the backend (pods ready after 20 ms), installs the CRDs and starts the controller.
     pub async fn start() -> TestCluster {
         let cluster = Self::start_without_controller().await;
         cluster.start_controller().await;
         cluster
     }
 
-    /// Starts a sim and installs the CRDs, without the controller.
+    /// Starts the backend and installs the CRDs, without the controller.
     pub async fn start_without_controller() -> TestCluster {
         // `RUST_LOG=kulta_controller=debug cargo test -p kulta-tests` shows the controller's logs
         // with a failing test's output.
@@ -80,39 +81,40 @@ impl TestCluster {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let sim = Sim::builder()
-            .bookmark_interval(Duration::from_secs(1))
-            .start()
-            .await
-            .expect("sim starts");
-        sim.knobs().set_pod_ready_delay(Duration::from_millis(20));
-        sim.knobs()
-            .set_route_status_delay(Duration::from_millis(20));
-        let client = sim.client();
-        kulta_sim::crds::install_gateway_api(&client)
-            .await
-            .expect("Gateway API CRDs");
-        kulta_sim::crds::install(&client, &kulta_api::crd::all_crds(), DEADLINE)
-            .await
-            .expect("Rollout CRD");
-        let events = EventLog::start(&client).await;
+        // On the real control plane the agent started by scripts/real-cluster.sh has the same
+        // delays (its defaults).
+        let backend =
+            Backend::start(|builder| builder.bookmark_interval(Duration::from_secs(1))).await;
+        if let Some(sim) = backend.sim() {
+            sim.knobs().set_pod_ready_delay(Duration::from_millis(20));
+            sim.knobs()
+                .set_route_status_delay(Duration::from_millis(20));
+        }
+        backend.install_gateway_api().await;
+        backend.install_crds(&kulta_api::crd::all_crds()).await;
+        let client = backend.client();
+        let events = EventLog::start(&client, backend.namespace()).await;
+        let log_mark = Mutex::new(backend.mark());
         TestCluster {
-            sim,
+            backend,
             client,
+            log_mark,
+            touches: Default::default(),
             controller: Mutex::new(None),
             events,
             metrics: Default::default(),
         }
     }
 
-    /// Starts the controller (identity [`CONTROLLER`]) and waits until its caches synced.
+    /// Starts the controller (identity [`TestCluster::controller_identity`]) and waits until
+    /// its caches synced.
     pub async fn start_controller(&self) {
-        let client = self.sim.client_as(CONTROLLER).expect("controller client");
+        let client = self.backend.controller_client().await;
         let (stop, stopped) = oneshot::channel::<()>();
         let (ready, is_ready) = oneshot::channel::<()>();
         let builder = kulta_controller::Controller::builder(client)
             .metrics(self.metrics.clone())
-            .namespace(Some(NAMESPACE.to_string()))
+            .namespace(Some(self.namespace().to_string()))
             .concurrency(16)
             .shutdown_on(async move {
                 let _ = stopped.await;
@@ -152,24 +154,44 @@ impl TestCluster {
 
     // ----- objects -----
 
+    /// The namespace of this test (`default` on kulta-sim, a fresh one on a real cluster).
+    pub fn namespace(&self) -> &str {
+        self.backend.namespace()
+    }
+
+    /// The user name the API server sees for the controller.
+    pub fn controller_identity(&self) -> &str {
+        self.backend.controller_identity()
+    }
+
+    /// The sim, on kulta-sim (fault injection and knobs exist only there).
+    pub fn sim(&self) -> Option<&kulta_sim::Sim> {
+        self.backend.sim()
+    }
+
+    /// The fault injector of the API server the controller talks to.
+    pub fn faults(&self) -> &kulta_sim::Faults {
+        self.backend.faults()
+    }
+
     /// Rollouts API.
     pub fn rollouts(&self) -> Api<Rollout> {
-        Api::namespaced(self.client.clone(), NAMESPACE)
+        Api::namespaced(self.client.clone(), self.namespace())
     }
 
     /// ReplicaSets API.
     pub fn replica_sets(&self) -> Api<ReplicaSet> {
-        Api::namespaced(self.client.clone(), NAMESPACE)
+        Api::namespaced(self.client.clone(), self.namespace())
     }
 
     /// Services API.
     pub fn services(&self) -> Api<Service> {
-        Api::namespaced(self.client.clone(), NAMESPACE)
+        Api::namespaced(self.client.clone(), self.namespace())
     }
 
     /// HTTPRoutes API.
     pub fn routes(&self) -> Api<DynamicObject> {
-        Api::namespaced_with(self.client.clone(), NAMESPACE, &route_resource())
+        Api::namespaced_with(self.client.clone(), self.namespace(), &route_resource())
     }
 
     /// Creates Services `<app>-stable` and `<app>-canary` (selector `app: <app>`) and the
@@ -185,7 +207,7 @@ impl TestCluster {
         let service: Service = serde_json::from_value(json!({
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": { "name": name, "namespace": NAMESPACE },
+            "metadata": { "name": name, "namespace": self.namespace() },
             "spec": { "selector": { "app": app }, "ports": [{ "port": 80, "targetPort": 8080 }] }
         }))
         .unwrap();
@@ -195,8 +217,9 @@ impl TestCluster {
             .expect("create Service");
     }
 
-    /// Creates an HTTPRoute from JSON (name from its metadata).
-    pub async fn create_route(&self, route: Value) {
+    /// Creates an HTTPRoute from JSON (name from its metadata) in this test's namespace.
+    pub async fn create_route(&self, mut route: Value) {
+        route["metadata"]["namespace"] = json!(self.namespace());
         let object: DynamicObject = serde_json::from_value(route).unwrap();
         self.routes()
             .create(&PostParams::default(), &object)
@@ -468,7 +491,10 @@ impl TestCluster {
         let before = self.reconciles();
         // The store's resourceVersion differs after every write, so the annotation always
         // changes (annotations wake a reconcile: they carry user actions; labels do not).
-        let value = self.sim.resource_version().to_string();
+        let value = self
+            .touches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            .to_string();
         self.patch_rollout(
             name,
             json!({ "metadata": { "annotations": { "test.kulta.io/touch": value } } }),
@@ -494,13 +520,29 @@ impl TestCluster {
             .map_or(0, |count| count as u64)
     }
 
+    /// Forgets the requests logged so far (for [`TestCluster::controller_writes`]).
+    pub fn clear_request_log(&self) {
+        *self.log_mark.lock().unwrap() = self.backend.mark();
+    }
+
+    /// A point in the request log, for [`TestCluster::requests_since`].
+    pub fn mark(&self) -> RequestMark {
+        self.backend.mark()
+    }
+
+    /// Requests served since `mark`, in the order they were received (on the real control
+    /// plane: those in this test's namespace, from the audit log).
+    pub async fn requests_since(&self, mark: &RequestMark) -> Vec<Request> {
+        self.backend.requests_since(mark).await
+    }
+
     /// Write requests made by the controller since the log was last cleared.
-    pub fn controller_writes(&self) -> Vec<RequestRecord> {
-        self.sim
-            .request_log()
-            .entries()
+    pub async fn controller_writes(&self) -> Vec<Request> {
+        let mark = self.log_mark.lock().unwrap().clone();
+        self.requests_since(&mark)
+            .await
             .into_iter()
-            .filter(|r| r.is_write() && &*r.identity == CONTROLLER)
+            .filter(|r| r.is_write() && r.identity == self.controller_identity())
             .collect()
     }
 }
@@ -523,12 +565,13 @@ pub fn condition_reason(status: &RolloutStatus, type_: &str) -> Option<String> {
 }
 
 /// The default HTTPRoute of `app`: one rule, stable 100 and canary 0, a parentRef to Gateway
-/// `gateway` (the sim accepts any parent).
+/// `gateway` (the simulated gateway accepts any parent). [`TestCluster::create_route`] puts it in
+/// the test's namespace.
 pub fn default_route(app: &str) -> Value {
     json!({
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": { "name": format!("{app}-route"), "namespace": NAMESPACE },
+        "metadata": { "name": format!("{app}-route") },
         "spec": {
             "parentRefs": [{ "name": "gateway" }],
             "rules": [{
@@ -637,8 +680,8 @@ struct EventLog {
 }
 
 impl EventLog {
-    async fn start(client: &Client) -> EventLog {
-        let api: Api<Event> = Api::namespaced(client.clone(), NAMESPACE);
+    async fn start(client: &Client, namespace: &str) -> EventLog {
+        let api: Api<Event> = Api::namespaced(client.clone(), namespace);
         let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
         let record = seen.clone();
         let (started, is_started) = oneshot::channel::<()>();

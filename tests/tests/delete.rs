@@ -1,11 +1,9 @@
 //! A Rollout deleted mid-canary: the finalizer routes all traffic back to stable, then the
 //! Rollout goes away.
 
-use std::time::Instant;
-
 use kube::api::DeleteParams;
 use kulta_api::labels::FINALIZER;
-use kulta_tests::{CONTROLLER, DEADLINE, TestCluster, WeightRecorder, readme_steps, rollout};
+use kulta_tests::{DEADLINE, TestCluster, WeightRecorder, readme_steps, rollout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_rollout_mid_canary_restores_stable_traffic_first() {
@@ -33,7 +31,7 @@ async fn deleting_a_rollout_mid_canary_restores_stable_traffic_first() {
         "{finalizers:?}"
     );
 
-    let since = Instant::now();
+    let since = cluster.mark();
     cluster
         .rollouts()
         .delete("web", &DeleteParams::default())
@@ -60,14 +58,15 @@ async fn deleting_a_rollout_mid_canary_restores_stable_traffic_first() {
     );
 
     // The route was written before the finalizer was removed.
-    let log = cluster.sim.request_log().since(since);
+    let log = cluster.requests_since(&since).await;
+    let controller = cluster.controller_identity();
     let route_write = log
         .iter()
-        .position(|r| &*r.identity == CONTROLLER && r.is_write() && r.resource == "httproutes")
+        .position(|r| r.identity == controller && r.is_write() && r.resource == "httproutes")
         .expect("the controller restored the route");
     let finalizer_removed = log
         .iter()
-        .rposition(|r| &*r.identity == CONTROLLER && r.is_write() && r.resource == "rollouts")
+        .rposition(|r| r.identity == controller && r.is_write() && r.resource == "rollouts")
         .expect("the controller removed its finalizer");
     assert!(
         route_write < finalizer_removed,

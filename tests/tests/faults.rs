@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use kulta_api::labels::PROMOTE_ANNOTATION;
 use kulta_api::{Phase, RolloutStatus};
 use kulta_sim::FailureRule;
-use kulta_tests::{
-    CONTROLLER, POLL, TestCluster, WeightRecorder, readme_steps, rollout, template_hash,
-};
+use kulta_tests::{POLL, TestCluster, WeightRecorder, readme_steps, rollout, template_hash};
 
 /// How often every open watch is dropped while waiting.
 const DROP_EVERY: Duration = Duration::from_millis(700);
@@ -35,7 +33,7 @@ async fn wait_dropping_watches(
             );
         }
         if last_drop.elapsed() >= DROP_EVERY {
-            cluster.sim.faults().drop_watches();
+            cluster.faults().drop_watches();
             last_drop = Instant::now();
         }
         tokio::time::sleep(POLL).await;
@@ -60,9 +58,9 @@ async fn a_rollout_completes_through_failing_requests_and_dropped_watches() {
 
     // About 20% of the controller's requests fail: 7% each with 500, 409 and 429.
     for code in [500, 409, 429] {
-        cluster.sim.faults().fail(
+        cluster.faults().fail(
             FailureRule::new(code)
-                .identity(CONTROLLER)
+                .identity(cluster.controller_identity())
                 .fraction(0.07)
                 .retry_after(1),
         );
@@ -83,10 +81,10 @@ async fn a_rollout_completes_through_failing_requests_and_dropped_watches() {
     })
     .await;
     assert!(
-        cluster.sim.faults().injected_count() > 0,
+        cluster.faults().injected_count() > 0,
         "faults were injected"
     );
-    cluster.sim.faults().clear();
+    cluster.faults().clear();
 
     // The same end state as without faults.
     assert_eq!(done.current_step_index, Some(3));

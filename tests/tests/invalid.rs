@@ -107,7 +107,7 @@ async fn invalid_then_fixed(rollout: Rollout, path: &str, fix: serde_json::Value
     assert!(message.contains(path), "{message} names {path}");
     cluster.wait_event("web", "InvalidSpec").await;
 
-    let writes = cluster.controller_writes();
+    let writes = cluster.controller_writes().await;
     let other: Vec<_> = writes
         .iter()
         .filter(|w| {
@@ -115,7 +115,7 @@ async fn invalid_then_fixed(rollout: Rollout, path: &str, fix: serde_json::Value
         })
         .map(|w| {
             (
-                w.verb,
+                w.verb.clone(),
                 w.resource.clone(),
                 w.subresource.clone(),
                 w.name.clone(),

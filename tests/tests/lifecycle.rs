@@ -433,18 +433,18 @@ async fn reconciling_a_settled_rollout_makes_zero_writes() {
     cluster.touch_and_wait_reconcile("web", "web-route").await;
     cluster.touch_and_wait_reconcile("web", "web-route").await;
 
-    cluster.sim.request_log().clear();
+    cluster.clear_request_log();
     let before = cluster.reconciles();
     for _ in 0..4 {
         cluster.touch_and_wait_reconcile("web", "web-route").await;
     }
-    let writes = cluster.controller_writes();
+    let writes = cluster.controller_writes().await;
     assert!(
         writes.is_empty(),
         "a settled Rollout was reconciled with writes: {:#?}",
         writes
             .iter()
-            .map(|w| (w.verb, &w.resource, &w.subresource, &w.name))
+            .map(|w| (&w.verb, &w.resource, &w.subresource, &w.name))
             .collect::<Vec<_>>()
     );
     let reconciles = cluster.reconciles() - before;

@@ -8,7 +8,7 @@ use kube::api::{Patch, PatchParams};
 use kulta_api::Phase;
 use kulta_api::labels::PROMOTE_ANNOTATION;
 use kulta_tests::{
-    NAMESPACE, TestCluster, condition_is, condition_reason, default_route, readme_steps, rollout,
+    TestCluster, condition_is, condition_reason, default_route, readme_steps, rollout,
     template_hash,
 };
 use serde_json::{Value, json};
@@ -21,7 +21,6 @@ fn rich_route() -> Value {
         "kind": "HTTPRoute",
         "metadata": {
             "name": "web-route",
-            "namespace": NAMESPACE,
             "labels": { "team": "payments" },
             "annotations": { "example.com/owner": "someone" }
         },
@@ -130,6 +129,7 @@ async fn a_rich_route_is_untouched_except_the_weights() {
     assert!(
         cluster
             .controller_writes()
+            .await
             .iter()
             .filter(|w| w.resource == "httproutes")
             .all(|w| w.verb == "patch" && w.subresource.is_empty()),

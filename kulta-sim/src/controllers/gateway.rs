@@ -5,9 +5,12 @@
 //!
 //! It tolerates the route kinds not existing yet (their watches retry every second at most until
 //! the CRDs are installed) and re-evaluates routes when Services appear or vanish
-//! (`ResolvedRefs=False`, reason `BackendNotFound`). Every parentRef is accepted as long as the
-//! route is not rejected by a knob: Gateways, listeners, hostnames and ReferenceGrants are not
-//! checked. Entries written by other controllers (another `controllerName`) are kept.
+//! (`ResolvedRefs=False`, reason `BackendNotFound`). A backend Service in another namespace
+//! needs a ReferenceGrant there that allows the route's kind from the route's namespace, as the
+//! Gateway API requires (`ResolvedRefs=False`, reason `RefNotPermitted`, until one does); grants
+//! re-evaluate every route when they change. Every parentRef is accepted as long as the route is
+//! not rejected by a knob: Gateways, listeners and hostnames are not checked. Entries written by
+//! other controllers (another `controllerName`) are kept.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -39,6 +42,7 @@ struct Context {
     knobs: Arc<ControllerKnobs>,
     routes: Store<DynamicObject>,
     services: Store<Service>,
+    grants: Store<DynamicObject>,
     resource: ApiResource,
     /// Per route (`namespace/name`): the parents last written and the resourceVersion the write
     /// produced, so a lagging cache does not cause the same write twice.
@@ -132,6 +136,17 @@ pub async fn run(
     let route_writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
     let route_reader = route_writer.as_reader();
     let (service_reader, service_writer) = reflector::store();
+    let grant_resource = route_resource("ReferenceGrant", "referencegrants");
+    let grants: Api<DynamicObject> = Api::all_with(client.clone(), &grant_resource);
+    let grant_writer = reflector::store::Writer::<DynamicObject>::new(grant_resource);
+    let grant_reader = grant_writer.as_reader();
+    // A grant may allow or stop any route's cross-namespace backend: re-evaluate them all.
+    let all_routes = route_reader.clone();
+    let all_routes_resource = resource.clone();
+    let grant_events = watcher(grants, watcher::Config::default())
+        .backoff(QuickBackoff::default())
+        .reflect(grant_writer)
+        .touched_objects();
 
     let routes_by_service = Arc::new(std::sync::Mutex::new(RoutesByService::default()));
     let index = routes_by_service.clone();
@@ -165,12 +180,26 @@ pub async fn run(
         })
         .boxed(),
         on_knob_change(knobs.subscribe(), route_reader.clone(), resource.clone()).boxed(),
+        trigger_with(grant_events, move |_grant: DynamicObject| {
+            all_routes
+                .state()
+                .iter()
+                .map(|route| {
+                    ReconcileRequest::from(ObjectRef::from_obj_with(
+                        route.as_ref(),
+                        all_routes_resource.clone(),
+                    ))
+                })
+                .collect::<Vec<_>>()
+        })
+        .boxed(),
     ]);
     let context = Arc::new(Context {
         client,
         knobs,
         routes: route_reader.clone(),
         services: service_reader,
+        grants: grant_reader,
         resource,
         written: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
@@ -298,6 +327,43 @@ fn backend_services(route: &DynamicObject) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether a ReferenceGrant in `service_namespace` allows routes of `kind` in `route_namespace`
+/// to reference the Service `service` (pure).
+fn grant_allows(
+    grants: &[Arc<DynamicObject>],
+    kind: &str,
+    route_namespace: &str,
+    service_namespace: &str,
+    service: &str,
+) -> bool {
+    let text =
+        |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+    grants
+        .iter()
+        .filter(|grant| grant.namespace().as_deref() == Some(service_namespace))
+        .any(|grant| {
+            let list = |key: &str| {
+                grant
+                    .data
+                    .pointer(&format!("/spec/{key}"))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let from = list("from").iter().any(|from| {
+                text(from, "group").as_deref() == Some("gateway.networking.k8s.io")
+                    && text(from, "kind").as_deref() == Some(kind)
+                    && text(from, "namespace").as_deref() == Some(route_namespace)
+            });
+            let to = list("to").iter().any(|to| {
+                text(to, "group").unwrap_or_default().is_empty()
+                    && text(to, "kind").as_deref() == Some("Service")
+                    && text(to, "name").is_none_or(|name| name == service)
+            });
+            from && to
+        })
+}
+
 /// One condition, keeping `lastTransitionTime` from `previous` when the status is unchanged.
 fn condition(
     kind: &str,
@@ -335,6 +401,7 @@ fn desired_parents(
     route: &DynamicObject,
     rejected: bool,
     missing: &[(String, String)],
+    not_permitted: &[(String, String)],
 ) -> Vec<Value> {
     let generation = route.metadata.generation.unwrap_or(0);
     let existing = route
@@ -375,8 +442,18 @@ fn desired_parents(
                 "Accepted", true, "Accepted", "accepted", generation, previous,
             )
         };
-        let resolved = match missing.first() {
-            None => condition(
+        let resolved = match (not_permitted.first(), missing.first()) {
+            (Some((namespace, name)), _) => condition(
+                "ResolvedRefs",
+                false,
+                "RefNotPermitted",
+                &format!(
+                    "backendRef to service {namespace}/{name} is not permitted by any ReferenceGrant"
+                ),
+                generation,
+                previous,
+            ),
+            (None, None) => condition(
                 "ResolvedRefs",
                 true,
                 "ResolvedRefs",
@@ -384,7 +461,7 @@ fn desired_parents(
                 generation,
                 previous,
             ),
-            Some((namespace, name)) => condition(
+            (None, Some((namespace, name))) => condition(
                 "ResolvedRefs",
                 false,
                 "BackendNotFound",
@@ -428,8 +505,15 @@ async fn reconcile(route: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Actio
                 .is_none()
         })
         .collect();
+    let kind = ctx.resource.kind.as_str();
+    let not_permitted: Vec<(String, String)> = backend_services(&route)
+        .into_iter()
+        .filter(|(ns, service)| {
+            *ns != namespace && !grant_allows(&ctx.grants.state(), kind, &namespace, ns, service)
+        })
+        .collect();
     let rejected = ctx.knobs.is_route_rejected(&namespace, &name);
-    let parents = desired_parents(&route, rejected, &missing);
+    let parents = desired_parents(&route, rejected, &missing, &not_permitted);
     let current = route
         .data
         .pointer("/status/parents")
@@ -588,7 +672,7 @@ mod tests {
             json!({"parentRefs": [{"name": "gw"}, {"name": "gw2", "sectionName": "http"}]}),
             json!({"parents": [foreign.clone()]}),
         );
-        let parents = desired_parents(&route, false, &[]);
+        let parents = desired_parents(&route, false, &[], &[]);
         assert_eq!(parents.len(), 3);
         assert_eq!(parents.first(), Some(&foreign));
         let ours = parents.get(2).cloned().unwrap_or_default();
@@ -606,7 +690,7 @@ mod tests {
     fn rejection_and_missing_backends_set_false_conditions() {
         let route = route(json!({"parentRefs": [{"name": "gw"}]}), json!({}));
         let missing = vec![("default".to_string(), "stable".to_string())];
-        let parents = desired_parents(&route, true, &missing);
+        let parents = desired_parents(&route, true, &missing, &[]);
         let entry = parents.first().cloned().unwrap_or_default();
         assert_eq!(entry["conditions"][0]["status"], "False");
         assert_eq!(entry["conditions"][0]["reason"], "NotAllowedByListeners");
@@ -617,11 +701,52 @@ mod tests {
     #[test]
     fn recomputing_an_accepted_route_changes_nothing() {
         let first = route(json!({"parentRefs": [{"name": "gw"}]}), json!({}));
-        let parents = desired_parents(&first, false, &[]);
+        let parents = desired_parents(&first, false, &[], &[]);
         let second = route(
             json!({"parentRefs": [{"name": "gw"}]}),
             json!({"parents": parents.clone()}),
         );
-        assert_eq!(desired_parents(&second, false, &[]), parents);
+        assert_eq!(desired_parents(&second, false, &[], &[]), parents);
+    }
+
+    #[test]
+    fn cross_namespace_backends_need_a_reference_grant() {
+        let grant = |from_namespace: &str, to_name: Option<&str>| {
+            let mut to = json!({"group": "", "kind": "Service"});
+            if let Some(name) = to_name {
+                to["name"] = json!(name);
+            }
+            Arc::new(
+                DynamicObject::new(
+                    "grant",
+                    &route_resource("ReferenceGrant", "referencegrants"),
+                )
+                .within("backends")
+                .data(json!({"spec": {
+                    "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                              "namespace": from_namespace}],
+                    "to": [to],
+                }})),
+            )
+        };
+        let allows = |grants: &[Arc<DynamicObject>], kind: &str, service: &str| {
+            grant_allows(grants, kind, "apps", "backends", service)
+        };
+        assert!(!allows(&[], "HTTPRoute", "web"), "no grant, no reference");
+        assert!(allows(&[grant("apps", None)], "HTTPRoute", "web"));
+        assert!(allows(&[grant("apps", Some("web"))], "HTTPRoute", "web"));
+        assert!(!allows(&[grant("apps", Some("api"))], "HTTPRoute", "web"));
+        assert!(!allows(&[grant("others", None)], "HTTPRoute", "web"));
+        assert!(!allows(&[grant("apps", None)], "GRPCRoute", "web"));
+
+        let parents = desired_parents(
+            &route(json!({"parentRefs": [{"name": "gw"}]}), json!({})),
+            false,
+            &[],
+            &[("backends".to_string(), "web".to_string())],
+        );
+        let resolved = &parents[0]["conditions"][1];
+        assert_eq!(resolved["status"], "False");
+        assert_eq!(resolved["reason"], "RefNotPermitted");
     }
 }

@@ -13,12 +13,37 @@ use std::sync::Arc;
 pub mod deployments;
 pub mod gateway;
 mod knobs;
+pub mod kubelet;
 mod pods;
 pub mod replicasets;
 mod support;
 
 pub use knobs::{ControllerKnobs, DEFAULT_POD_READY_DELAY, DEFAULT_ROUTE_STATUS_DELAY};
 pub use support::Error;
+
+/// Starts the controllers that stand in for a kubelet, a scheduler and a Gateway API
+/// implementation on a real API server (`kulta-sim agent`): the [`kubelet`] of one fake node and
+/// the [`gateway`]. ReplicaSets and Deployments are left to the real kube-controller-manager.
+pub fn spawn_agent(
+    client: kube::Client,
+    knobs: Arc<ControllerKnobs>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut handles = vec![tokio::spawn(kubelet::run(
+        client.clone(),
+        knobs.clone(),
+        shutdown.clone(),
+    ))];
+    for (kind, plural) in gateway::ROUTE_KINDS {
+        handles.push(tokio::spawn(gateway::supervise(
+            client.clone(),
+            knobs.clone(),
+            shutdown.clone(),
+            gateway::route_resource(kind, plural),
+        )));
+    }
+    handles
+}
 
 /// Starts every simulated controller as a client of the sim; they stop when the handles are
 /// aborted or the token is cancelled. Controllers switched off by a knob keep running idle, so

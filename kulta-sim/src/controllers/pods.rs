@@ -91,6 +91,21 @@ fn pod_ip(name: &str) -> String {
     format!("10.{a}.{b}.{}", c.max(1))
 }
 
+/// Whether `pod` already carries the status [`patch_pod_status`] writes for `ready`: Running,
+/// with a `Ready` condition of that value.
+pub(super) fn pod_is_reported(pod: &Pod, ready: bool) -> bool {
+    let Some(status) = pod.status.as_ref() else {
+        return false;
+    };
+    let wanted = if ready { "True" } else { "False" };
+    status.phase.as_deref() == Some("Running")
+        && status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|condition| condition.type_ == "Ready" && condition.status == wanted)
+}
+
 fn pod_status(pod: &Pod, ready: bool) -> Value {
     let now = now_time();
     // Millisecond precision on Ready, so `minReadySeconds` is measured from the real instant.
