@@ -197,6 +197,8 @@ rules:
 - level: None
   users: ["system:kube-controller-manager", "system:apiserver", "system:kube-scheduler"]
 - level: None
+  userGroups: ["system:serviceaccounts:kube-system"]
+- level: None
   nonResourceURLs: ["/healthz*", "/readyz*", "/livez*", "/version", "/openapi/*", "/api", "/apis", "/api/*", "/apis/*"]
 - level: Metadata
 EOF
@@ -234,14 +236,15 @@ EOF
   log "starting kube-controller-manager"
   # No cloud, no node lifecycle (the agent's node is always Ready), no leader election: one
   # instance. Everything else is the default set: ReplicaSets, garbage collection, namespaces,
-  # ServiceAccounts, EndpointSlices.
+  # ServiceAccounts, EndpointSlices, each controller under its own ServiceAccount and bootstrap
+  # role as kubeadm runs it.
   start kube-controller-manager "$bin/kube-controller-manager" \
     --kubeconfig "$state/kube-controller-manager.kubeconfig" \
     --leader-elect=false --secure-port 0 \
     --controllers '*,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller' \
     --service-account-private-key-file "$state/pki/sa.key" \
     --root-ca-file "$state/pki/ca.crt" \
-    --use-service-account-credentials=false \
+    --use-service-account-credentials \
     --concurrent-replicaset-syncs 10 --concurrent-gc-syncs 10 --kube-api-qps 200 --kube-api-burst 400
   log "starting the agent (node, pods, gateway)"
   start agent "$agent" agent --kubeconfig "$state/agent.kubeconfig"
@@ -257,11 +260,11 @@ EOF
   "${k[@]}" apply --server-side -k "$root/deploy/kustomize/base" >/dev/null
   # No container runtime here: the controller runs as a local process under the
   # ServiceAccount's token, so the Deployment has no replica.
-  "${k[@]}" -n kulta-system scale deployment kulta --replicas 0 >/dev/null
-  wait_until "the kulta ServiceAccount" 30 "${k[@]}" -n kulta-system get serviceaccount kulta
+  "${k[@]}" -n kulta-system scale deployment kulta-controller --replicas 0 >/dev/null
+  wait_until "the kulta-controller ServiceAccount" 30 "${k[@]}" -n kulta-system get serviceaccount kulta-controller
   local controller_token
-  controller_token="$("${k[@]}" -n kulta-system create token kulta --duration 24h)"
-  kubeconfig "$state/controller.kubeconfig" system:serviceaccount:kulta-system:kulta \
+  controller_token="$("${k[@]}" -n kulta-system create token kulta-controller --duration 24h)"
+  kubeconfig "$state/controller.kubeconfig" system:serviceaccount:kulta-system:kulta-controller \
     "$controller_token" kulta-system
   # The agent's node must be there before a test's first pod.
   wait_until "the agent's node Ready" 60 "${k[@]}" wait --for condition=Ready --timeout=1s node --all

@@ -87,14 +87,14 @@ mod tests {
 
     #[test]
     fn an_audit_event_becomes_a_request() {
-        let line = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a","stage":"ResponseComplete","requestURI":"/apis/apps/v1/namespaces/e2e/replicasets/web-1/scale","verb":"patch","user":{"username":"system:serviceaccount:kulta-system:kulta"},"userAgent":"kulta-test/kulta-controller","objectRef":{"resource":"replicasets","namespace":"e2e","name":"web-1","apiGroup":"apps","apiVersion":"v1","subresource":"scale"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-12-02T22:00:00.000001Z","stageTimestamp":"2026-12-02T22:00:00.000200Z"}"#;
+        let line = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a","stage":"ResponseComplete","requestURI":"/apis/apps/v1/namespaces/e2e/replicasets/web-1/scale","verb":"patch","user":{"username":"system:serviceaccount:kulta-system:kulta-controller"},"userAgent":"kulta-test/kulta-controller","objectRef":{"resource":"replicasets","namespace":"e2e","name":"web-1","apiGroup":"apps","apiVersion":"v1","subresource":"scale"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-12-02T22:00:00.000001Z","stageTimestamp":"2026-12-02T22:00:00.000200Z"}"#;
         let (at, request) = parse_audit_line(line).unwrap();
         assert_eq!(at, "2026-12-02T22:00:00.000001Z");
         assert_eq!(
             request,
             Request {
                 identity: "kulta-controller".into(),
-                user: "system:serviceaccount:kulta-system:kulta".into(),
+                user: "system:serviceaccount:kulta-system:kulta-controller".into(),
                 verb: "patch".into(),
                 group: "apps".into(),
                 resource: "replicasets".into(),

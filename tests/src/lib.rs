@@ -227,12 +227,20 @@ impl TestCluster {
             .expect("create HTTPRoute");
     }
 
-    /// Creates a Rollout (as admin).
+    /// Creates a Rollout (as admin) in this test's namespace.
     pub async fn create_rollout(&self, rollout: &Rollout) -> Rollout {
-        self.rollouts()
-            .create(&PostParams::default(), rollout)
+        self.try_create_rollout(rollout)
             .await
             .expect("create Rollout")
+    }
+
+    /// Creates a Rollout (as admin) in this test's namespace, returning the API server's answer.
+    pub async fn try_create_rollout(&self, rollout: &Rollout) -> Result<Rollout, kube::Error> {
+        let mut rollout = rollout.clone();
+        rollout.metadata.namespace = Some(self.namespace().to_owned());
+        self.rollouts()
+            .create(&PostParams::default(), &rollout)
+            .await
     }
 
     /// The Rollout `name`.

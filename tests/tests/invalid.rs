@@ -11,11 +11,7 @@ use kulta_tests::{TestCluster, condition_is, condition_reason, rollout};
 use serde_json::json;
 
 async fn refused(cluster: &TestCluster, rollout: &Rollout) -> kube::core::Status {
-    match cluster
-        .rollouts()
-        .create(&Default::default(), rollout)
-        .await
-    {
+    match cluster.try_create_rollout(rollout).await {
         Err(kube::Error::Api(status)) => *status,
         other => panic!("expected the API server to refuse the Rollout, got {other:?}"),
     }
