@@ -1,11 +1,11 @@
-//! The operator runtime against kulta-sim: probes, metrics, leader election.
+//! The operator runtime: probes, metrics, leader election, on kulta-sim or the real control
+//! plane (`KULTA_TEST_CLUSTER`).
 
 // Test helpers outside `#[test]` functions may fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
@@ -14,10 +14,11 @@ use kulta_api::Rollout;
 use kulta_controller::Controller;
 use kulta_controller::runtime::leader::LeaseTimings;
 use kulta_controller::runtime::{self, Exit, Handles, LeaderElection, RuntimeOptions};
-use kulta_sim::{FailureRule, RequestFilter, Sim};
+use kulta_sim::{FailureRule, RequestFilter};
+use kulta_test_support::{Backend, RequestMark};
 
 mod common;
-use common::{demo_cluster, healthy, http_get, wait_for};
+use common::{LEASE, demo_cluster, grant_leader_election, healthy, http_get, wait_for, writes_of};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -28,15 +29,18 @@ struct Instance {
     handles: Handles,
 }
 
-async fn start(sim: &Sim, identity: &str, election: Option<LeaseTimings>) -> Instance {
-    let client = sim.client_as(identity).expect("client");
+/// Starts the operator runtime as `identity`. On the real control plane it watches only the
+/// test's namespace (other tests share the cluster); on kulta-sim, every namespace, as deployed.
+async fn start(backend: &Backend, identity: &str, election: Option<LeaseTimings>) -> Instance {
+    let client = backend.client_as(identity).await;
+    let watched = backend.is_real().then(|| backend.namespace().to_string());
     let shutdown = CancellationToken::new();
     let handles = Handles::default();
     let options = RuntimeOptions {
         admin_address: "127.0.0.1:0".parse().expect("address"),
         leader_election: election.map(|timings| LeaderElection {
-            namespace: "default".into(),
-            name: "kulta-controller".into(),
+            namespace: backend.namespace().into(),
+            name: LEASE.into(),
             identity: identity.into(),
             timings,
         }),
@@ -45,7 +49,7 @@ async fn start(sim: &Sim, identity: &str, election: Option<LeaseTimings>) -> Ins
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(runtime::run(
         client,
-        Controller::builder,
+        move |client| Controller::builder(client).namespace(watched.clone()),
         options,
         handles.clone(),
         shutdown.clone(),
@@ -60,33 +64,26 @@ async fn start(sim: &Sim, identity: &str, election: Option<LeaseTimings>) -> Ins
     }
 }
 
-fn non_lease_writes(sim: &Sim, identity: &str) -> Vec<kulta_sim::RequestRecord> {
-    sim.request_log()
-        .writes(&RequestFilter::new().identity(identity))
-        .into_iter()
-        .filter(|record| record.resource != "leases")
-        .collect()
-}
-
 #[tokio::test]
 async fn probes_follow_cache_sync_and_shutdown_and_metrics_parse_after_a_rollout() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_default())
         .try_init();
-    let sim = demo_cluster().await;
+    let backend = demo_cluster().await;
+    let namespace = backend.namespace();
     // Rollouts cannot be listed yet: the caches cannot sync, so the instance is not ready.
-    sim.faults().fail(
+    backend.faults().fail(
         FailureRule::new(503)
             .resource("rollouts")
             .identity("kulta-a"),
     );
-    let instance = start(&sim, "kulta-a", None).await;
+    let instance = start(&backend, "kulta-a", None).await;
     assert_eq!(
         http_get(instance.address, "/healthz").await.map(|r| r.0),
         Some(200)
     );
     wait_for("a failed rollout list", Duration::from_secs(10), || async {
-        (sim.faults().injected_count() > 0).then_some(())
+        (backend.faults().injected_count() > 0).then_some(())
     })
     .await;
     assert_eq!(
@@ -94,16 +91,19 @@ async fn probes_follow_cache_sync_and_shutdown_and_metrics_parse_after_a_rollout
         Some(503),
         "ready before the caches synced"
     );
-    sim.faults().clear();
+    backend.faults().clear();
     wait_for("/readyz 200", Duration::from_secs(20), || async {
         (http_get(instance.address, "/readyz").await.map(|r| r.0) == Some(200)).then_some(())
     })
     .await;
-    wait_for("demo Healthy", Duration::from_secs(20), || healthy(&sim)).await;
+    wait_for("demo Healthy", Duration::from_secs(20), || {
+        healthy(&backend)
+    })
+    .await;
 
     // A canary to populate every metric, with one failed route write on the way (a reconcile
     // error, retried).
-    sim.faults().fail_next(
+    backend.faults().fail_next(
         1,
         500,
         RequestFilter::new()
@@ -111,7 +111,7 @@ async fn probes_follow_cache_sync_and_shutdown_and_metrics_parse_after_a_rollout
             .verb("patch")
             .identity("kulta-a"),
     );
-    let rollouts: Api<Rollout> = Api::namespaced(sim.client(), "default");
+    let rollouts: Api<Rollout> = Api::namespaced(backend.client(), namespace);
     let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.26"}]}}}});
     rollouts
         .patch("demo", &PatchParams::default(), &Patch::Merge(&patch))
@@ -126,13 +126,17 @@ async fn probes_follow_cache_sync_and_shutdown_and_metrics_parse_after_a_rollout
         },
     )
     .await;
-    let (code, metrics) = http_get(instance.address, "/metrics")
-        .await
-        .expect("metrics");
-    assert_eq!(code, 200);
+    // The gauges follow the status write the test just read: scrape until they caught up.
+    let canary_weight =
+        format!("kulta_rollout_canary_weight{{namespace=\"{namespace}\",name=\"demo\"}} 25");
+    let metrics = wait_for("/metrics at step 2", Duration::from_secs(10), || async {
+        let (code, metrics) = http_get(instance.address, "/metrics").await?;
+        (code == 200 && metrics.contains(&canary_weight)).then_some(metrics)
+    })
+    .await;
     for name in [
         "kulta_rollout_info{",
-        "kulta_rollout_canary_weight{namespace=\"default\",name=\"demo\"} 25",
+        canary_weight.as_str(),
         "kulta_rollout_current_step{",
         "kulta_rollout_phase_transitions_total{",
         "kulta_reconcile_duration_seconds_bucket{le=\"10.0\"}",
@@ -149,7 +153,7 @@ async fn probes_follow_cache_sync_and_shutdown_and_metrics_parse_after_a_rollout
 
     // Shutdown: readiness turns false while in-flight work finishes (a slow status write keeps
     // the reconcile in flight).
-    sim.faults().add_latency(
+    backend.faults().add_latency(
         RequestFilter::new()
             .resource("rollouts")
             .subresource("status"),
@@ -187,7 +191,6 @@ async fn probes_follow_cache_sync_and_shutdown_and_metrics_parse_after_a_rollout
     assert!(!instance.handles.health.is_ready());
     let exit = instance.task.await.expect("joined").expect("ran");
     assert_eq!(exit, Exit::Shutdown);
-    sim.shutdown().await;
 }
 
 /// Parses the exposition with the reference OpenMetrics parser (Python prometheus_client) when
@@ -231,12 +234,22 @@ fn check_openmetrics(text: &str) {
     );
 }
 
-async fn holder(sim: &Sim) -> Option<String> {
-    let lease = Api::<Lease>::namespaced(sim.client(), "default")
-        .get_opt("kulta-controller")
+async fn holder(backend: &Backend) -> Option<String> {
+    let lease = Api::<Lease>::namespaced(backend.client(), backend.namespace())
+        .get_opt(LEASE)
         .await
         .ok()??;
     lease.spec?.holder_identity.filter(|h| !h.is_empty())
+}
+
+/// The instant of `identity`'s last successful Lease write since `mark`.
+async fn last_renewal(backend: &Backend, mark: &RequestMark, identity: &str) -> Option<SystemTime> {
+    writes_of(backend, mark, identity, true)
+        .await
+        .into_iter()
+        .filter(|request| request.resource == "leases" && request.code < 300)
+        .map(|request| request.received)
+        .max()
 }
 
 #[tokio::test]
@@ -247,36 +260,43 @@ async fn only_the_leader_writes_failover_is_prompt_and_a_cut_off_leader_stops_be
         renew_deadline: Duration::from_secs(3),
         retry_period: Duration::from_millis(500),
     };
-    let sim = demo_cluster().await;
-    let a = start(&sim, "kulta-a", Some(timings)).await;
+    let backend = demo_cluster().await;
+    grant_leader_election(&backend).await;
+    let mark = backend.mark();
+    let a = start(&backend, "kulta-a", Some(timings)).await;
     wait_for("a leads", Duration::from_secs(10), || async {
-        (holder(&sim).await.as_deref() == Some("kulta-a")).then_some(())
+        (holder(&backend).await.as_deref() == Some("kulta-a")).then_some(())
     })
     .await;
-    let b = start(&sim, "kulta-b", Some(timings)).await;
-    wait_for("demo Healthy", Duration::from_secs(20), || healthy(&sim)).await;
+    let b = start(&backend, "kulta-b", Some(timings)).await;
+    wait_for("demo Healthy", Duration::from_secs(20), || {
+        healthy(&backend)
+    })
+    .await;
     // The standby is ready (idle) and wrote nothing but its lease attempts (none succeed).
     wait_for("standby ready", Duration::from_secs(5), || async {
         (http_get(b.address, "/readyz").await.map(|r| r.0) == Some(200)).then_some(())
     })
     .await;
     assert!(
-        !non_lease_writes(&sim, "kulta-a").is_empty(),
+        !writes_of(&backend, &mark, "kulta-a", false)
+            .await
+            .is_empty(),
         "the leader did the work"
     );
     assert_eq!(
-        non_lease_writes(&sim, "kulta-b"),
+        writes_of(&backend, &mark, "kulta-b", false).await,
         vec![],
         "the standby must not write"
     );
 
     // Kill the leader without releasing the lease: b takes over within the lease duration + 5s.
     a.task.abort();
-    let killed = Instant::now();
+    let killed = std::time::Instant::now();
     wait_for(
         "b leads",
         timings.lease_duration + Duration::from_secs(5),
-        || async { (holder(&sim).await.as_deref() == Some("kulta-b")).then_some(()) },
+        || async { (holder(&backend).await.as_deref() == Some("kulta-b")).then_some(()) },
     )
     .await;
     let handover = killed.elapsed();
@@ -284,59 +304,51 @@ async fn only_the_leader_writes_failover_is_prompt_and_a_cut_off_leader_stops_be
         handover <= timings.lease_duration + Duration::from_secs(5),
         "handover took {handover:?}"
     );
-    let rollouts: Api<Rollout> = Api::namespaced(sim.client(), "default");
+    let rollouts: Api<Rollout> = Api::namespaced(backend.client(), backend.namespace());
     let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}});
     rollouts
         .patch("demo", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("new image");
     wait_for("b moves traffic", Duration::from_secs(20), || async {
-        (!non_lease_writes(&sim, "kulta-b").is_empty()).then_some(())
+        (!writes_of(&backend, &mark, "kulta-b", false)
+            .await
+            .is_empty())
+        .then_some(())
     })
     .await;
 
     // Cut the leader off from the API server: it stops writing before its lease could expire.
-    let last_renewal = sim
-        .request_log()
-        .writes(&RequestFilter::new().identity("kulta-b").resource("leases"))
-        .into_iter()
-        .filter(|record| record.code < 300)
-        .map(|record| record.at)
-        .max()
+    let renewed = last_renewal(&backend, &mark, "kulta-b")
+        .await
         .expect("b renewed");
-    sim.faults().fail(FailureRule::new(503).identity("kulta-b"));
-    sim.faults().drop_watches();
+    backend
+        .faults()
+        .fail(FailureRule::new(503).identity("kulta-b"));
+    backend.faults().drop_watches();
     let exit = tokio::time::timeout(Duration::from_secs(10), b.task)
         .await
         .expect("b stops")
         .expect("joined")
         .expect("ran");
-    let stopped = Instant::now();
+    let stopped = SystemTime::now();
     assert_eq!(exit, Exit::LostLeadership);
-    let last_renewal = sim
-        .request_log()
-        .writes(&RequestFilter::new().identity("kulta-b").resource("leases"))
-        .into_iter()
-        .filter(|record| record.code < 300)
-        .map(|record| record.at)
-        .max()
-        .unwrap_or(last_renewal);
+    let renewed = last_renewal(&backend, &mark, "kulta-b")
+        .await
+        .unwrap_or(renewed);
     assert!(
-        stopped < last_renewal + timings.lease_duration,
+        stopped < renewed + timings.lease_duration,
         "b stopped {:?} after its last renewal",
-        stopped - last_renewal
+        stopped.duration_since(renewed).unwrap_or_default()
     );
-    let late_writes: Vec<_> = sim
-        .request_log()
-        .writes(&RequestFilter::new().identity("kulta-b"))
+    let late_writes: Vec<_> = writes_of(&backend, &mark, "kulta-b", true)
+        .await
         .into_iter()
-        .filter(|r| r.at > stopped)
+        .filter(|request| request.received > stopped)
         .collect();
     assert_eq!(late_writes, vec![], "b wrote after stepping down");
     a.shutdown.cancel();
     b.shutdown.cancel();
-    drop(Arc::new(()));
-    sim.shutdown().await;
 }
 
 #[tokio::test]
@@ -346,18 +358,19 @@ async fn graceful_shutdown_releases_the_lease_for_an_immediate_failover() {
         renew_deadline: Duration::from_secs(10),
         retry_period: Duration::from_millis(300),
     };
-    let sim = demo_cluster().await;
-    let a = start(&sim, "kulta-a", Some(timings)).await;
+    let backend = demo_cluster().await;
+    grant_leader_election(&backend).await;
+    let a = start(&backend, "kulta-a", Some(timings)).await;
     wait_for("a leads", Duration::from_secs(10), || async {
-        (holder(&sim).await.as_deref() == Some("kulta-a")).then_some(())
+        (holder(&backend).await.as_deref() == Some("kulta-a")).then_some(())
     })
     .await;
-    let b = start(&sim, "kulta-b", Some(timings)).await;
+    let b = start(&backend, "kulta-b", Some(timings)).await;
     a.shutdown.cancel();
     assert_eq!(a.task.await.expect("joined").expect("ran"), Exit::Shutdown);
-    let released = Instant::now();
+    let released = std::time::Instant::now();
     wait_for("b leads", Duration::from_secs(5), || async {
-        (holder(&sim).await.as_deref() == Some("kulta-b")).then_some(())
+        (holder(&backend).await.as_deref() == Some("kulta-b")).then_some(())
     })
     .await;
     assert!(
@@ -367,5 +380,4 @@ async fn graceful_shutdown_releases_the_lease_for_an_immediate_failover() {
     );
     b.shutdown.cancel();
     assert_eq!(b.task.await.expect("joined").expect("ran"), Exit::Shutdown);
-    sim.shutdown().await;
 }

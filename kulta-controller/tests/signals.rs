@@ -1,5 +1,6 @@
 //! The real `kulta run` process and its signals: SIGTERM finishes in-flight work and releases
-//! the lease; a second signal exits at once.
+//! the lease; a second signal exits at once. On kulta-sim or the real control plane
+//! (`KULTA_TEST_CLUSTER`), where the process authenticates as the controller's ServiceAccount.
 
 // Test helpers outside `#[test]` functions may fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,23 +12,24 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kulta_api::Rollout;
-use kulta_sim::{RequestFilter, Sim};
+use kulta_sim::RequestFilter;
+use kulta_test_support::Backend;
 
 mod common;
-use common::{demo_cluster, healthy, http_get, wait_for};
+use common::{LEASE, demo_cluster, grant_leader_election, healthy, http_get, wait_for};
 
-/// Starts `kulta run` against `sim` as identity `kulta-proc`, with its admin server on a free
-/// port; returns the child and the admin address.
-async fn start_kulta(sim: &Sim, dir: &std::path::Path) -> (Child, std::net::SocketAddr) {
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\nusers:\n- name: kulta\n  user:\n    token: kulta-proc\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: kulta\n    namespace: default\ncurrent-context: sim\n",
-            sim.base_url()
-        ),
-    )
-    .expect("kubeconfig");
+/// Starts `kulta run` against `backend` as identity `kulta-proc`, with its admin server on a
+/// free port and its Lease in the test's namespace; returns the child and the admin address.
+/// On the real control plane it watches only the test's namespace (other tests share the
+/// cluster); on kulta-sim, every namespace, as deployed.
+async fn start_kulta(backend: &Backend, dir: &std::path::Path) -> (Child, std::net::SocketAddr) {
+    grant_leader_election(backend).await;
+    let kubeconfig = backend.kubeconfig_as("kulta-proc", dir).await;
+    let watched: Vec<&str> = if backend.is_real() {
+        vec!["--namespace", backend.namespace()]
+    } else {
+        vec![]
+    };
     let admin = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
         .local_addr()
@@ -40,8 +42,9 @@ async fn start_kulta(sim: &Sim, dir: &std::path::Path) -> (Child, std::net::Sock
             "--identity",
             "kulta-proc",
             "--lease-namespace",
-            "default",
+            backend.namespace(),
         ])
+        .args(watched)
         .args([
             "--lease-duration",
             "4s",
@@ -81,9 +84,9 @@ async fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitSta
     .await
 }
 
-async fn lease_holder(sim: &Sim) -> Option<String> {
-    let lease = Api::<Lease>::namespaced(sim.client(), "default")
-        .get_opt("kulta-controller")
+async fn lease_holder(backend: &Backend) -> Option<String> {
+    let lease = Api::<Lease>::namespaced(backend.client(), backend.namespace())
+        .get_opt(LEASE)
         .await
         .ok()??;
     lease.spec?.holder_identity.filter(|h| !h.is_empty())
@@ -91,36 +94,42 @@ async fn lease_holder(sim: &Sim) -> Option<String> {
 
 #[tokio::test]
 async fn sigterm_releases_the_lease_and_exits_cleanly() {
-    let sim = demo_cluster().await;
+    let backend = demo_cluster().await;
     let dir = tempfile::tempdir().expect("dir");
-    let (mut child, _) = start_kulta(&sim, dir.path()).await;
-    wait_for("demo Healthy", Duration::from_secs(30), || healthy(&sim)).await;
-    assert_eq!(lease_holder(&sim).await.as_deref(), Some("kulta-proc"));
+    let (mut child, _) = start_kulta(&backend, dir.path()).await;
+    wait_for("demo Healthy", Duration::from_secs(30), || {
+        healthy(&backend)
+    })
+    .await;
+    assert_eq!(lease_holder(&backend).await.as_deref(), Some("kulta-proc"));
     signal(&child, "TERM");
     let status = wait_exit(&mut child, Duration::from_secs(20)).await;
     assert!(status.success(), "exit {status:?}");
     assert_eq!(
-        lease_holder(&sim).await,
+        lease_holder(&backend).await,
         None,
         "the lease is released for an immediate failover"
     );
-    sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_second_signal_exits_at_once() {
-    let sim = demo_cluster().await;
+    let backend = demo_cluster().await;
     let dir = tempfile::tempdir().expect("dir");
-    let (mut child, admin) = start_kulta(&sim, dir.path()).await;
-    wait_for("demo Healthy", Duration::from_secs(30), || healthy(&sim)).await;
+    let (mut child, admin) = start_kulta(&backend, dir.path()).await;
+    wait_for("demo Healthy", Duration::from_secs(30), || {
+        healthy(&backend)
+    })
+    .await;
     // Keep a reconcile in flight: its status write takes 30 s.
-    sim.faults().add_latency(
+    backend.faults().add_latency(
         RequestFilter::new()
             .resource("rollouts")
             .subresource("status"),
         Duration::from_secs(30),
     );
-    let rollouts: Api<Rollout> = Api::namespaced(sim.client(), "default");
+    let rollouts: Api<Rollout> = Api::namespaced(backend.client(), backend.namespace());
+    let mark = backend.mark();
     let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.26"}]}}}});
     rollouts
         .patch("demo", &PatchParams::default(), &Patch::Merge(&patch))
@@ -130,13 +139,17 @@ async fn a_second_signal_exits_at_once() {
         "a status write in flight",
         Duration::from_secs(10),
         || async {
-            let writes = sim.request_log().count(
-                &RequestFilter::new()
-                    .identity("kulta-proc")
-                    .resource("replicasets")
-                    .verb("create"),
-            );
-            (writes > 1).then_some(())
+            let creates = backend
+                .requests_since(&mark)
+                .await
+                .into_iter()
+                .filter(|request| {
+                    request.identity == "kulta-proc"
+                        && request.resource == "replicasets"
+                        && request.verb == "create"
+                })
+                .count();
+            (creates > 0).then_some(())
         },
     )
     .await;
@@ -154,5 +167,4 @@ async fn a_second_signal_exits_at_once() {
     signal(&child, "TERM");
     let status = wait_exit(&mut child, Duration::from_secs(5)).await;
     assert_eq!(status.code(), Some(130), "second signal: immediate exit");
-    sim.shutdown().await;
 }

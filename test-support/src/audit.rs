@@ -1,5 +1,7 @@
 //! Requests as a test reads them, from kulta-sim's request log or kube-apiserver's audit log.
 
+use std::time::SystemTime;
+
 use serde_json::Value;
 
 /// One request the API server served.
@@ -24,6 +26,8 @@ pub struct Request {
     pub name: String,
     /// HTTP status code of the answer.
     pub code: u16,
+    /// When the request was received (wall clock; the API server's clock is this machine's).
+    pub received: SystemTime,
 }
 
 impl Request {
@@ -45,14 +49,15 @@ impl From<&kulta_sim::RequestRecord> for Request {
             namespace: record.namespace.clone(),
             name: record.name.clone(),
             code: record.code,
+            received: record.wall_time,
         }
     }
 }
 
 /// One line of kube-apiserver's JSON audit log (`audit.k8s.io/v1` Event, stage
-/// ResponseComplete), with the instant the request was received (RFC 3339, microseconds) to
-/// order it; `None` for another stage or a non-resource request.
-pub(crate) fn parse_audit_line(line: &str) -> Option<(String, Request)> {
+/// ResponseComplete); `None` for another stage, a non-resource request or a line that is not an
+/// audit event.
+pub(crate) fn parse_audit_line(line: &str) -> Option<Request> {
     let event: Value = serde_json::from_str(line).ok()?;
     if event["stage"] != "ResponseComplete" {
         return None;
@@ -77,8 +82,11 @@ pub(crate) fn parse_audit_line(line: &str) -> Option<(String, Request)> {
             .as_u64()
             .and_then(|code| u16::try_from(code).ok())
             .unwrap_or(0),
+        received: chrono::DateTime::parse_from_rfc3339(event["requestReceivedTimestamp"].as_str()?)
+            .ok()?
+            .into(),
     };
-    Some((text(&event["requestReceivedTimestamp"]), request))
+    Some(request)
 }
 
 #[cfg(test)]
@@ -88,8 +96,7 @@ mod tests {
     #[test]
     fn an_audit_event_becomes_a_request() {
         let line = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a","stage":"ResponseComplete","requestURI":"/apis/apps/v1/namespaces/e2e/replicasets/web-1/scale","verb":"patch","user":{"username":"system:serviceaccount:kulta-system:kulta-controller"},"userAgent":"kulta-test/kulta-controller","objectRef":{"resource":"replicasets","namespace":"e2e","name":"web-1","apiGroup":"apps","apiVersion":"v1","subresource":"scale"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-12-02T22:00:00.000001Z","stageTimestamp":"2026-12-02T22:00:00.000200Z"}"#;
-        let (at, request) = parse_audit_line(line).unwrap();
-        assert_eq!(at, "2026-12-02T22:00:00.000001Z");
+        let request = parse_audit_line(line).unwrap();
         assert_eq!(
             request,
             Request {
@@ -102,6 +109,8 @@ mod tests {
                 namespace: "e2e".into(),
                 name: "web-1".into(),
                 code: 200,
+                received: SystemTime::UNIX_EPOCH
+                    + std::time::Duration::from_micros(1_796_248_800_000_001),
             }
         );
         assert!(request.is_write());

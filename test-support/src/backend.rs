@@ -2,6 +2,7 @@
 //! plane that `scripts/real-cluster.sh up` started.
 
 use std::io::{Read, Seek, SeekFrom};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -52,8 +53,8 @@ struct Real {
     /// The controller's ServiceAccount, upstream of the fault proxy.
     service_account: Client,
     injector: FaultInjector,
-    /// A client through the fault proxy per identity.
-    clients: tokio::sync::Mutex<std::collections::HashMap<String, Client>>,
+    /// The fault proxy's listener and a client of it, per identity.
+    clients: tokio::sync::Mutex<std::collections::HashMap<String, (SocketAddr, Client)>>,
 }
 
 /// A point in the request log, for [`Backend::requests_since`].
@@ -161,6 +162,31 @@ impl Backend {
         }
     }
 
+    /// Writes a kubeconfig for a controller process named `identity` (what
+    /// [`Backend::client_as`] gives in-process), default namespace the test's, into `dir`;
+    /// returns its path. On the real control plane it points at the fault proxy, which
+    /// authenticates as the controller's ServiceAccount.
+    pub async fn kubeconfig_as(&self, identity: &str, dir: &Path) -> PathBuf {
+        let (server, token) = match &self.kind {
+            Kind::Sim(sim) => (sim.base_url().to_string(), identity.to_string()),
+            Kind::Real(real) => {
+                let (address, _) = real.proxy_for(identity, &self.namespace).await;
+                // The proxy ignores the token: it is only what kubectl-style clients expect.
+                (format!("http://{address}"), "proxied".to_string())
+            }
+        };
+        let path = dir.join(format!("{identity}.kubeconfig"));
+        let namespace = &self.namespace;
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {server}\nusers:\n- name: {identity}\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: {identity}\n    namespace: {namespace}\ncurrent-context: test\n"
+            ),
+        )
+        .unwrap_or_else(|error| panic!("write {}: {error}", path.display()));
+        path
+    }
+
     /// The identity of [`Backend::controller_client`].
     pub fn controller_identity(&self) -> &'static str {
         CONTROLLER_IDENTITY
@@ -203,6 +229,133 @@ impl Backend {
             .expect("CRDs installed");
     }
 
+    /// Creates another namespace for this test, `<namespace>-<suffix>`, and returns its name.
+    /// It is labelled like the test's own namespace; on the real control plane this returns
+    /// once its default ServiceAccount exists (pods are refused before), as
+    /// [`Backend::start`] does.
+    pub async fn create_namespace(&self, suffix: &str) -> String {
+        let name = format!("{}-{suffix}", self.namespace);
+        let namespaces: Api<Namespace> = Api::all(self.client());
+        let object: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name, "labels": { "kulta.io/e2e": "true" } }
+        }))
+        .unwrap();
+        namespaces
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|error| panic!("create namespace {name}: {error}"));
+        if self.is_real() {
+            let accounts: Api<ServiceAccount> = Api::namespaced(self.client(), &name);
+            wait_for(
+                &format!("ServiceAccount {name}/default"),
+                SETUP_DEADLINE,
+                || async { accounts.get_opt("default").await.ok().flatten() },
+            )
+            .await;
+        }
+        name
+    }
+
+    /// Grants KULTA's controller `rules` in the test's namespace, as the deployment of an
+    /// extension (a third-party traffic router) adds to KULTA's own RBAC: a Role and a
+    /// RoleBinding, both named `name`, bound to the controller's ServiceAccount
+    /// (`kulta-system/kulta-controller`, deploy/kustomize/base). Server-side applied, so
+    /// idempotent. On the real control plane this returns once the API server authorizes every
+    /// verb of `rules` for the ServiceAccount (the RBAC authorizer reads its objects from a
+    /// cache); kulta-sim authorizes every request, so there the objects are only stored.
+    pub async fn grant_controller(
+        &self,
+        name: &str,
+        rules: Vec<k8s_openapi::api::rbac::v1::PolicyRule>,
+    ) {
+        use k8s_openapi::api::authorization::v1::{
+            ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+        };
+        use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+        use kube::api::{Patch, PatchParams};
+
+        let apply = PatchParams::apply("kulta-test-support").force();
+        let role: Role = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": { "name": name, "namespace": self.namespace },
+            "rules": rules,
+        }))
+        .unwrap();
+        Api::<Role>::namespaced(self.client(), &self.namespace)
+            .patch(name, &apply, &Patch::Apply(&role))
+            .await
+            .unwrap_or_else(|error| panic!("apply Role {name}: {error}"));
+        let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": { "name": name, "namespace": self.namespace },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name },
+            "subjects": [{
+                "kind": "ServiceAccount",
+                "name": "kulta-controller",
+                "namespace": "kulta-system",
+            }],
+        }))
+        .unwrap();
+        Api::<RoleBinding>::namespaced(self.client(), &self.namespace)
+            .patch(name, &apply, &Patch::Apply(&binding))
+            .await
+            .unwrap_or_else(|error| panic!("apply RoleBinding {name}: {error}"));
+        let Kind::Real(real) = &self.kind else {
+            return;
+        };
+        let mut checks = Vec::new();
+        for rule in &rules {
+            let names = rule.resource_names.clone().unwrap_or_default();
+            let names: Vec<Option<String>> = if names.is_empty() {
+                vec![None]
+            } else {
+                names.into_iter().map(Some).collect()
+            };
+            for group in rule.api_groups.iter().flatten() {
+                for resource in rule.resources.iter().flatten() {
+                    let (resource, subresource) = match resource.split_once('/') {
+                        Some((resource, subresource)) => (resource, Some(subresource)),
+                        None => (resource.as_str(), None),
+                    };
+                    for verb in &rule.verbs {
+                        for name in &names {
+                            checks.push(ResourceAttributes {
+                                namespace: Some(self.namespace.clone()),
+                                group: Some(group.clone()),
+                                resource: Some(resource.to_string()),
+                                subresource: subresource.map(str::to_string),
+                                verb: Some(verb.clone()),
+                                name: name.clone(),
+                                ..ResourceAttributes::default()
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let reviews: Api<SelfSubjectAccessReview> = Api::all(real.service_account.clone());
+        for attributes in checks {
+            let review = SelfSubjectAccessReview {
+                spec: SelfSubjectAccessReviewSpec {
+                    resource_attributes: Some(attributes.clone()),
+                    ..SelfSubjectAccessReviewSpec::default()
+                },
+                ..SelfSubjectAccessReview::default()
+            };
+            wait_for(
+                &format!("the controller's ServiceAccount allowed {attributes:?}"),
+                SETUP_DEADLINE,
+                || async {
+                    let answer = reviews.create(&PostParams::default(), &review).await.ok()?;
+                    answer.status.filter(|status| status.allowed).map(|_| ())
+                },
+            )
+            .await;
+        }
+    }
+
     /// The fault injector in front of the controllers' requests: kulta-sim's own, or on the
     /// real control plane the fault proxy's (the same rules, decided the same way).
     pub fn faults(&self) -> &kulta_sim::Faults {
@@ -243,17 +396,22 @@ impl Backend {
 
 impl Real {
     async fn client_as(&self, identity: &str, namespace: &str) -> Client {
+        self.proxy_for(identity, namespace).await.1
+    }
+
+    /// The fault proxy's listener for `identity` (started on first use) and a client of it.
+    async fn proxy_for(&self, identity: &str, namespace: &str) -> (SocketAddr, Client) {
         let mut clients = self.clients.lock().await;
-        if let Some(client) = clients.get(identity) {
-            return client.clone();
+        if let Some(entry) = clients.get(identity) {
+            return entry.clone();
         }
         let address = listen(&self.injector, identity, self.service_account.clone()).await;
         let url: http::Uri = format!("http://{address}").parse().expect("proxy URL");
         let mut config = kube::Config::new(url);
         config.default_namespace = namespace.to_string();
         let client = Client::try_from(config).expect("proxy client");
-        clients.insert(identity.to_string(), client.clone());
-        client
+        clients.insert(identity.to_string(), (address, client.clone()));
+        (address, client)
     }
 
     async fn requests_since(&self, namespace: &str, offset: u64) -> Vec<Request> {
@@ -268,7 +426,7 @@ impl Real {
                 let entries = read_audit_log(&path, offset);
                 entries
                     .iter()
-                    .any(|(_, request)| request.name == barrier)
+                    .any(|request| request.name == barrier)
                     .then_some(entries)
             }
         })
@@ -276,17 +434,18 @@ impl Real {
         .unwrap_or_else(|| {
             panic!("the audit log shows request {barrier} within {SETUP_DEADLINE:?}")
         });
-        let mut entries: Vec<(String, Request)> = entries
+        let mut entries: Vec<Request> = entries
             .into_iter()
-            .filter(|(_, request)| request.namespace == namespace && request.name != barrier)
+            .filter(|request| request.namespace == namespace && request.name != barrier)
             .collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.into_iter().map(|(_, request)| request).collect()
+        // The log is in completion order; a test reads requests in the order they arrived.
+        entries.sort_by_key(|request| request.received);
+        entries
     }
 }
 
 /// The complete lines of the audit log from byte `offset` on, parsed.
-fn read_audit_log(path: &Path, offset: u64) -> Vec<(String, Request)> {
+fn read_audit_log(path: &Path, offset: u64) -> Vec<Request> {
     let mut text = String::new();
     if let Ok(mut file) = std::fs::File::open(path) {
         let _ = file.seek(SeekFrom::Start(offset));

@@ -1,62 +1,93 @@
-//! Shared set-up of the controller's integration tests.
+//! Shared set-up of the controller's integration tests: the sandbox demo on kulta-sim or, when
+//! `KULTA_TEST_CLUSTER` names one, in a fresh namespace of the real control plane.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use kube::Api;
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::discovery::ApiResource;
 use kulta_api::{Phase, Rollout};
-use kulta_sim::Sim;
+pub use kulta_test_support::wait_for;
+use kulta_test_support::{Backend, Request, RequestMark};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A sim with the CRDs and the sandbox demo (Services, Gateway, HTTPRoute, Rollout `demo`).
-pub async fn demo_cluster() -> Sim {
+/// The name of the Lease the controller elects its leader with (deploy/'s default).
+pub const LEASE: &str = "kulta-controller";
+
+/// A backend with the CRDs and the sandbox demo (Services, Gateway, HTTPRoute, Rollout `demo`)
+/// in its namespace.
+pub async fn demo_cluster() -> Backend {
     kulta_controller::cli::install_crypto_provider();
-    let sim = Sim::start().await.expect("sim");
-    sim.knobs().set_pod_ready_delay(Duration::from_millis(20));
-    let client = sim.client();
-    kulta_sim::crds::install(
-        &client,
-        &kulta_api::crd::all_crds(),
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("kulta crds");
-    kulta_sim::crds::install_gateway_api(&client)
-        .await
-        .expect("gateway crds");
-    for document in
+    let backend = Backend::start(|builder| builder).await;
+    if let Some(sim) = backend.sim() {
+        sim.knobs().set_pod_ready_delay(Duration::from_millis(20));
+    }
+    backend.install_gateway_api().await;
+    backend.install_crds(&kulta_api::crd::all_crds()).await;
+    let client = backend.client();
+    for mut document in
         kulta_controller::sandbox::parse_manifests(kulta_controller::sandbox::DEFAULT_EXAMPLE)
             .expect("demo")
     {
-        kulta_controller::sandbox::apply_document(&client, &document, "default")
+        // The example names `default`; the test's objects live in its own namespace.
+        if let Some(metadata) = document["metadata"].as_object_mut() {
+            metadata.remove("namespace");
+        }
+        kulta_controller::sandbox::apply_document(&client, &document, backend.namespace())
             .await
             .expect("apply");
     }
-    sim
+    backend
 }
 
-pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let until = Instant::now() + deadline;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < until,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
+/// Grants the controller's ServiceAccount the leader-election Role of deploy/ in the test's
+/// namespace, as the manifests grant it in theirs: the same rules (create any Lease; get and
+/// update only the Lease [`LEASE`]), bound by the same RoleBinding. Nothing to do on kulta-sim,
+/// which does not authorize.
+pub async fn grant_leader_election(backend: &Backend) {
+    if !backend.is_real() {
+        return;
+    }
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kustomize/base");
+    for (file, plural) in [
+        ("role-leader-election.yaml", "roles"),
+        ("rolebinding-leader-election.yaml", "rolebindings"),
+    ] {
+        let text = std::fs::read_to_string(base.join(file)).expect(file);
+        let mut object: Value = serde_saphyr::from_str(&text).expect(file);
+        object["metadata"]["namespace"] = backend.namespace().into();
+        let kind = object["kind"].as_str().expect("kind").to_string();
+        let resource = ApiResource {
+            group: "rbac.authorization.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "rbac.authorization.k8s.io/v1".into(),
+            kind,
+            plural: plural.into(),
+        };
+        let name = object["metadata"]["name"]
+            .as_str()
+            .expect("name")
+            .to_string();
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(backend.client(), backend.namespace(), &resource);
+        api.patch(
+            &name,
+            &PatchParams::apply("kulta-tests").force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("apply {file}: {error}"));
     }
 }
 
-pub async fn healthy(sim: &Sim) -> Option<Rollout> {
-    let rollout = Api::<Rollout>::namespaced(sim.client(), "default")
+/// The Rollout `demo` once Healthy at its current generation.
+pub async fn healthy(backend: &Backend) -> Option<Rollout> {
+    let rollout = Api::<Rollout>::namespaced(backend.client(), backend.namespace())
         .get_opt("demo")
         .await
         .ok()??;
@@ -64,6 +95,23 @@ pub async fn healthy(sim: &Sim) -> Option<Rollout> {
     (status.phase == Some(Phase::Healthy)
         && status.observed_generation == rollout.metadata.generation)
         .then_some(rollout.clone())
+}
+
+/// The requests of `identity` since `mark` that change state, leases left out when `leases`
+/// is false.
+pub async fn writes_of(
+    backend: &Backend,
+    mark: &RequestMark,
+    identity: &str,
+    leases: bool,
+) -> Vec<Request> {
+    backend
+        .requests_since(mark)
+        .await
+        .into_iter()
+        .filter(|request| request.identity == identity && request.is_write())
+        .filter(|request| leases || request.resource != "leases")
+        .collect()
 }
 
 pub async fn http_get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
