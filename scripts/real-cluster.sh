@@ -5,8 +5,9 @@
 # pods to one fake node, reports them Running and Ready, finishes graceful deletions, and writes
 # HTTPRoute/GRPCRoute status as a conforming gateway does).
 #
-# The API server serves TLS, authenticates bearer tokens, authorizes with RBAC only and writes an
-# audit log. Two kubeconfigs are written: `admin.kubeconfig` (system:masters) and
+# The API server serves TLS, authenticates bearer tokens, authorizes with RBAC only, enforces
+# owner-reference permissions (OwnerReferencesPermissionEnforcement, on in many production
+# clusters) and writes an audit log. Two kubeconfigs are written: `admin.kubeconfig` (system:masters) and
 # `controller.kubeconfig`, the ServiceAccount that deploy/kustomize/base creates, with a token
 # from the TokenRequest API, so KULTA holds exactly what the rendered ClusterRole and Role grant.
 #
@@ -221,6 +222,7 @@ EOF
     --client-ca-file "$state/pki/ca.crt" \
     --token-auth-file "$state/tokens.csv" \
     --authorization-mode RBAC \
+    --enable-admission-plugins OwnerReferencesPermissionEnforcement \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$state/pki/sa.pub" \
     --service-account-signing-key-file "$state/pki/sa.key" \

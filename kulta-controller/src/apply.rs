@@ -230,9 +230,13 @@ pub fn build_replica_set(
     replicas: i32,
     revision: i64,
 ) -> Result<ReplicaSet> {
-    let owner = rollout
+    let mut owner = rollout
         .controller_owner_ref(&())
         .ok_or(Error::MissingField("metadata.uid"))?;
+    // As the Deployment controller does: a foreground deletion of the Rollout waits for its
+    // ReplicaSets. Where OwnerReferencesPermissionEnforcement is on, this needs `update` on
+    // rollouts/finalizers, which deploy/ grants.
+    owner.block_owner_deletion = Some(true);
     let rollout_name = rollout.name_any();
     let mut template = rollout.spec.template.clone();
     let template_meta = template.metadata.get_or_insert_with(ObjectMeta::default);
@@ -275,4 +279,35 @@ pub fn build_replica_set(
         }),
         status: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kulta_api::testing::RolloutBuilder;
+
+    #[test]
+    fn a_replica_set_is_controlled_by_its_rollout_and_blocks_its_foreground_deletion() {
+        let mut rollout = RolloutBuilder::new("web").build();
+        rollout.metadata.uid = Some("3f1d".into());
+        let rs = build_replica_set(&rollout, "abc123", 2, 4).unwrap();
+        let owners = rs.metadata.owner_references.unwrap();
+        assert_eq!(owners.len(), 1);
+        assert_eq!(owners[0].kind, "Rollout");
+        assert_eq!(owners[0].name, "web");
+        assert_eq!(owners[0].uid, "3f1d");
+        assert_eq!(owners[0].controller, Some(true));
+        assert_eq!(owners[0].block_owner_deletion, Some(true));
+        assert_eq!(rs.metadata.name.as_deref(), Some("web-abc123"));
+        assert_eq!(rs.spec.unwrap().replicas, Some(2));
+    }
+
+    #[test]
+    fn a_rollout_without_a_uid_has_no_replica_set() {
+        let rollout = RolloutBuilder::new("web").build();
+        assert!(matches!(
+            build_replica_set(&rollout, "abc123", 1, 1),
+            Err(Error::MissingField("metadata.uid"))
+        ));
+    }
 }

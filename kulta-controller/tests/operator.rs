@@ -4,65 +4,21 @@
 // Test helpers outside `#[test]` functions may fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kulta_api::Rollout;
-use kulta_controller::Controller;
+use kulta_controller::runtime::Exit;
 use kulta_controller::runtime::leader::LeaseTimings;
-use kulta_controller::runtime::{self, Exit, Handles, LeaderElection, RuntimeOptions};
 use kulta_sim::{FailureRule, RequestFilter};
 use kulta_test_support::{Backend, RequestMark};
 
 mod common;
-use common::{LEASE, demo_cluster, grant_leader_election, healthy, http_get, wait_for, writes_of};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-
-struct Instance {
-    task: JoinHandle<Result<Exit, runtime::RuntimeError>>,
-    shutdown: CancellationToken,
-    address: SocketAddr,
-    handles: Handles,
-}
-
-/// Starts the operator runtime as `identity`. On the real control plane it watches only the
-/// test's namespace (other tests share the cluster); on kulta-sim, every namespace, as deployed.
-async fn start(backend: &Backend, identity: &str, election: Option<LeaseTimings>) -> Instance {
-    let client = backend.client_as(identity).await;
-    let watched = backend.is_real().then(|| backend.namespace().to_string());
-    let shutdown = CancellationToken::new();
-    let handles = Handles::default();
-    let options = RuntimeOptions {
-        admin_address: "127.0.0.1:0".parse().expect("address"),
-        leader_election: election.map(|timings| LeaderElection {
-            namespace: backend.namespace().into(),
-            name: LEASE.into(),
-            identity: identity.into(),
-            timings,
-        }),
-        shutdown_grace: Duration::from_secs(5),
-    };
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(runtime::run(
-        client,
-        move |client| Controller::builder(client).namespace(watched.clone()),
-        options,
-        handles.clone(),
-        shutdown.clone(),
-        Some(bound_tx),
-    ));
-    let address = bound_rx.await.expect("admin server bound");
-    Instance {
-        task,
-        shutdown,
-        address,
-        handles,
-    }
-}
+use common::{
+    LEASE, demo_cluster, grant_leader_election, healthy, http_get, start, wait_for, writes_of,
+};
 
 #[tokio::test]
 async fn probes_follow_cache_sync_and_shutdown_and_metrics_parse_after_a_rollout() {

@@ -26,6 +26,10 @@ pub const CLUSTER_ENV: &str = "KULTA_TEST_CLUSTER";
 /// plane: its fault-proxy client).
 pub const CONTROLLER_IDENTITY: &str = "kulta-controller";
 
+/// The user the controller authenticates as on the real control plane: the ServiceAccount
+/// `deploy/kustomize/base` creates (see `scripts/real-cluster.sh`).
+pub const CONTROLLER_SERVICE_ACCOUNT: &str = "system:serviceaccount:kulta-system:kulta-controller";
+
 /// How long setup steps (namespace, ServiceAccount, CRDs) may take on a busy machine.
 const SETUP_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -373,6 +377,21 @@ impl Backend {
                 std::fs::metadata(real.dir.join("audit.log")).map_or(0, |meta| meta.len()),
             ),
         }
+    }
+
+    /// On the real control plane, every request in its audit log made with the controller's
+    /// ServiceAccount token, in every namespace and by every test so far: the evidence of what
+    /// the deployed RBAC must grant. `None` on kulta-sim, which keeps no log across tests.
+    pub fn controller_requests_in_audit_log(&self) -> Option<Vec<Request>> {
+        let Kind::Real(real) = &self.kind else {
+            return None;
+        };
+        Some(
+            read_audit_log(&real.dir.join("audit.log"), 0)
+                .into_iter()
+                .filter(|request| request.user == CONTROLLER_SERVICE_ACCOUNT)
+                .collect(),
+        )
     }
 
     /// Every request served since `mark`, in the order they were received. On the real control

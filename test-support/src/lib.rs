@@ -18,5 +18,8 @@ mod proxy;
 mod wait;
 
 pub use audit::Request;
-pub use backend::{Backend, CLUSTER_ENV, CONTROLLER_IDENTITY, RequestMark, real_cluster_dir};
+pub use backend::{
+    Backend, CLUSTER_ENV, CONTROLLER_IDENTITY, CONTROLLER_SERVICE_ACCOUNT, RequestMark,
+    real_cluster_dir,
+};
 pub use wait::{POLL, wait_for, wait_until};

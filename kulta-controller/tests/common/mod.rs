@@ -11,10 +11,15 @@ use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kulta_api::{Phase, Rollout};
+use kulta_controller::Controller;
+use kulta_controller::runtime::leader::LeaseTimings;
+use kulta_controller::runtime::{self, Exit, Handles, LeaderElection, RuntimeOptions};
 pub use kulta_test_support::wait_for;
 use kulta_test_support::{Backend, Request, RequestMark};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// The name of the Lease the controller elects its leader with (deploy/'s default).
 pub const LEASE: &str = "kulta-controller";
@@ -82,6 +87,49 @@ pub async fn grant_leader_election(backend: &Backend) {
         )
         .await
         .unwrap_or_else(|error| panic!("apply {file}: {error}"));
+    }
+}
+
+/// An operator runtime (`kulta run` in process).
+pub struct Instance {
+    pub task: JoinHandle<Result<Exit, runtime::RuntimeError>>,
+    pub shutdown: CancellationToken,
+    pub address: SocketAddr,
+    pub handles: Handles,
+}
+
+/// Starts the operator runtime as `identity`. On the real control plane it watches only the
+/// test's namespace (other tests share the cluster); on kulta-sim, every namespace, as deployed.
+pub async fn start(backend: &Backend, identity: &str, election: Option<LeaseTimings>) -> Instance {
+    let client = backend.client_as(identity).await;
+    let watched = backend.is_real().then(|| backend.namespace().to_string());
+    let shutdown = CancellationToken::new();
+    let handles = Handles::default();
+    let options = RuntimeOptions {
+        admin_address: "127.0.0.1:0".parse().expect("address"),
+        leader_election: election.map(|timings| LeaderElection {
+            namespace: backend.namespace().into(),
+            name: LEASE.into(),
+            identity: identity.into(),
+            timings,
+        }),
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(runtime::run(
+        client,
+        move |client| Controller::builder(client).namespace(watched.clone()),
+        options,
+        handles.clone(),
+        shutdown.clone(),
+        Some(bound_tx),
+    ));
+    let address = bound_rx.await.expect("admin server bound");
+    Instance {
+        task,
+        shutdown,
+        address,
+        handles,
     }
 }
 
