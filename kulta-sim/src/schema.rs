@@ -36,7 +36,22 @@ pub enum ViolationReason {
     Duplicate,
 }
 
+/// The violation kube-apiserver adds when a value check stopped the CEL rules.
+const RULES_NOT_CHECKED: &str = "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+
 impl ViolationReason {
+    /// Whether a violation of this kind stops the CEL rules from running (their input is
+    /// ill-typed or incomplete).
+    fn blocks_rules(self) -> bool {
+        matches!(
+            self,
+            ViolationReason::Required
+                | ViolationReason::NotSupported
+                | ViolationReason::TypeInvalid
+                | ViolationReason::TooLong
+        )
+    }
+
     /// The `StatusCause.reason` string a real API server uses.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -73,8 +88,11 @@ pub struct FieldViolation {
 /// `minProperties`/`maxProperties`, `format` int32/int64, `allOf`/`anyOf`/`oneOf`/`not`,
 /// `x-kubernetes-list-type` `set`/`map` uniqueness. `metadata` at the root is left to the server.
 ///
-/// CEL rules run only when the value checks pass (their input would be ill-typed otherwise);
-/// transition rules (`oldSelf`) only where `old` has a value at that node. The object should
+/// CEL rules run unless a value check failed in a way that leaves their input ill-typed or
+/// incomplete (a wrong type, a missing required field, an unsupported enum value, too long or
+/// too many): then, as kube-apiserver does, one more violation (field `<nil>`) says some rules
+/// were not checked. Bounds, patterns and formats do not stop them, so one answer lists every
+/// problem. Transition rules (`oldSelf`) run only where `old` has a value at that node. The object should
 /// already be defaulted ([`apply_defaults`]).
 ///
 /// This compiles the schema's CEL rules on every call: writes go through [`Schema::validate`],
@@ -116,13 +134,34 @@ impl Schema {
 
     /// [`validate`] with the rules compiled once for this schema.
     pub fn validate(&self, object: &Value, old: Option<&Value>) -> Vec<FieldViolation> {
+        self.validate_with(object, old, Vec::new())
+    }
+
+    /// [`Schema::validate`], with `more` (the server's other checks of the same stage, such as
+    /// the scale subresource's replicas) listed after the schema's and counted, as the real
+    /// server counts them, when deciding whether the CEL rules run.
+    pub fn validate_with(
+        &self,
+        object: &Value,
+        old: Option<&Value>,
+        more: Vec<FieldViolation>,
+    ) -> Vec<FieldViolation> {
         let mut violations = Vec::new();
         checks::check_node(&self.value, object, "", &mut violations, 0);
-        if violations.is_empty() && self.has_rules {
-            let compiled = self
-                .compiled
-                .get_or_init(|| cel::CompiledRules::compile(&self.value));
-            violations = compiled.check(object, old);
+        violations.extend(more);
+        if self.has_rules {
+            if violations.iter().any(|v| v.reason.blocks_rules()) {
+                violations.push(FieldViolation {
+                    field: "<nil>".to_string(),
+                    reason: ViolationReason::Invalid,
+                    message: RULES_NOT_CHECKED.to_string(),
+                });
+            } else {
+                let compiled = self
+                    .compiled
+                    .get_or_init(|| cel::CompiledRules::compile(&self.value));
+                violations.extend(compiled.check(object, old));
+            }
         }
         violations
     }

@@ -148,12 +148,38 @@ fn check_custom(
         }
     }
     schema::prune(schema, object);
-    let violations = prepared.validate(object, old);
+    let violations = prepared.validate_with(object, old, scale_spec_violations(resource, object));
     if violations.is_empty() {
         Ok(())
     } else {
         Err(ApiError::invalid(resource, name, &violations))
     }
+}
+
+/// The scale subresource's check of the desired replicas, as kube-apiserver makes it on every
+/// write of a custom resource with one: a whole number from 0 to 2^31-1, reported at the
+/// `specReplicasPath` as the CRD spells it (leading dot included).
+fn scale_spec_violations(resource: &ResourceType, object: &Value) -> Vec<FieldViolation> {
+    let Some(scale) = &resource.scale else {
+        return Vec::new();
+    };
+    let path = scale.spec_replicas_path.trim_start_matches('.');
+    let replicas = path
+        .split('.')
+        .try_fold(object, |node, key| node.get(key))
+        .and_then(Value::as_i64);
+    let message = match replicas {
+        Some(replicas) if replicas < 0 => "should be a non-negative integer".to_string(),
+        Some(replicas) if replicas > i64::from(i32::MAX) => {
+            format!("should be less than or equal to {}", i32::MAX)
+        }
+        _ => return Vec::new(),
+    };
+    vec![FieldViolation {
+        field: scale.spec_replicas_path.clone(),
+        reason: ViolationReason::Invalid,
+        message: format!("Invalid value: {}: {message}", replicas.unwrap_or_default()),
+    }]
 }
 
 fn required(field: &str, message: &str) -> FieldViolation {

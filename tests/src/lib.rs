@@ -234,6 +234,20 @@ impl TestCluster {
             .expect("create Rollout")
     }
 
+    /// Creates a Rollout from JSON, as a client that does not know the type would (as admin, in
+    /// this test's namespace), returning the API server's answer.
+    pub async fn try_create_rollout_json(
+        &self,
+        mut rollout: Value,
+    ) -> Result<DynamicObject, kube::Error> {
+        rollout["metadata"]["namespace"] = json!(self.namespace());
+        let object: DynamicObject = serde_json::from_value(rollout).expect("a Rollout object");
+        let resource = kube::discovery::ApiResource::erase::<Rollout>(&());
+        Api::<DynamicObject>::namespaced_with(self.client.clone(), self.namespace(), &resource)
+            .create(&PostParams::default(), &object)
+            .await
+    }
+
     /// Creates a Rollout (as admin) in this test's namespace, returning the API server's answer.
     pub async fn try_create_rollout(&self, rollout: &Rollout) -> Result<Rollout, kube::Error> {
         let mut rollout = rollout.clone();

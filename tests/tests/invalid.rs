@@ -175,3 +175,266 @@ async fn a_selector_that_does_not_match_the_template_is_an_invalid_spec() {
     )
     .await;
 }
+
+/// One Rollout the CRD must refuse: how it differs from a valid one, and every (field path,
+/// message) the API server must answer with, as `status.details.causes`.
+struct Refusal {
+    what: &'static str,
+    change: fn(&mut serde_json::Value),
+    causes: &'static [(&'static str, &'static str)],
+}
+
+/// Every CEL rule and schema bound of the CRD, broken one way each (and several at once). The
+/// real kube-apiserver and kulta-sim must refuse each with the same field paths and messages.
+const CORPUS: &[Refusal] = &[
+    Refusal {
+        what: "a weight above 100",
+        change: |v| v["spec"]["strategy"]["canary"]["steps"] = json!([{"setWeight": 150}]),
+        // The schema's bound, then the CEL rule: a failed bound does not stop the rules.
+        causes: &[
+            (
+                "spec.strategy.canary.steps[0].setWeight",
+                "Invalid value: 150: spec.strategy.canary.steps[0].setWeight in body should be less than or equal to 100",
+            ),
+            (
+                "spec.strategy.canary.steps[0].setWeight",
+                "Invalid value: 150: setWeight must be between 0 and 100",
+            ),
+        ],
+    },
+    Refusal {
+        what: "a negative canary scale weight",
+        change: |v| {
+            v["spec"]["strategy"]["canary"]["steps"] = json!([{"setCanaryScale": {"weight": -1}}])
+        },
+        causes: &[
+            (
+                "spec.strategy.canary.steps[0].setCanaryScale.weight",
+                "Invalid value: -1: spec.strategy.canary.steps[0].setCanaryScale.weight in body should be greater than or equal to 0",
+            ),
+            (
+                "spec.strategy.canary.steps[0].setCanaryScale.weight",
+                "Invalid value: -1: setCanaryScale.weight must be between 0 and 100",
+            ),
+        ],
+    },
+    Refusal {
+        what: "a step with no action",
+        change: |v| v["spec"]["strategy"]["canary"]["steps"] = json!([{"setWeight": 10}, {}]),
+        // An object is not shown in the message.
+        causes: &[(
+            "spec.strategy.canary.steps[1]",
+            "Invalid value: a step has exactly one action",
+        )],
+    },
+    Refusal {
+        what: "a canary scale with two fields",
+        change: |v| {
+            v["spec"]["strategy"]["canary"]["steps"] =
+                json!([{"setCanaryScale": {"replicas": 1, "weight": 20}}])
+        },
+        causes: &[(
+            "spec.strategy.canary.steps[0].setCanaryScale",
+            kulta_api::CANARY_SCALE_MESSAGE,
+        )],
+    },
+    Refusal {
+        what: "negative canary replicas",
+        change: |v| {
+            v["spec"]["strategy"]["canary"]["steps"] = json!([{"setCanaryScale": {"replicas": -1}}])
+        },
+        causes: &[
+            (
+                "spec.strategy.canary.steps[0].setCanaryScale.replicas",
+                "Invalid value: -1: spec.strategy.canary.steps[0].setCanaryScale.replicas in body should be greater than or equal to 0",
+            ),
+            (
+                "spec.strategy.canary.steps[0].setCanaryScale.replicas",
+                "Invalid value: -1: setCanaryScale.replicas must not be negative",
+            ),
+        ],
+    },
+    Refusal {
+        what: "no router named",
+        change: |v| v["spec"]["strategy"]["canary"]["trafficRouting"] = json!({}),
+        causes: &[(
+            "spec.strategy.canary.trafficRouting",
+            "trafficRouting names exactly one router: gatewayAPI or plugin",
+        )],
+    },
+    Refusal {
+        what: "no trafficRouting",
+        change: |v| {
+            v["spec"]["strategy"]["canary"]
+                .as_object_mut()
+                .unwrap()
+                .remove("trafficRouting");
+        },
+        causes: &[(
+            "spec.strategy.canary",
+            "trafficRouting is required: name one router, gatewayAPI or plugin",
+        )],
+    },
+    Refusal {
+        what: "both httpRoute and httpRoutes",
+        change: |v| {
+            v["spec"]["strategy"]["canary"]["trafficRouting"]["gatewayAPI"] =
+                json!({"httpRoute": "a", "httpRoutes": [{"name": "b"}]})
+        },
+        causes: &[(
+            "spec.strategy.canary.trafficRouting.gatewayAPI",
+            "gatewayAPI sets exactly one of httpRoute and httpRoutes",
+        )],
+    },
+    Refusal {
+        what: "one Service for stable and canary",
+        change: |v| v["spec"]["strategy"]["canary"]["canaryService"] = json!("web-stable"),
+        causes: &[(
+            "spec.strategy.canary",
+            "stableService and canaryService must name different Services",
+        )],
+    },
+    Refusal {
+        what: "negative replicas",
+        change: |v| v["spec"]["replicas"] = json!(-1),
+        // The schema's bound, the scale subresource's own check (at its specReplicasPath as the
+        // CRD spells it, leading dot included) and the CEL rule.
+        causes: &[
+            (
+                "spec.replicas",
+                "Invalid value: -1: spec.replicas in body should be greater than or equal to 0",
+            ),
+            (
+                ".spec.replicas",
+                "Invalid value: -1: should be a non-negative integer",
+            ),
+            (
+                "spec.replicas",
+                "Invalid value: -1: replicas must not be negative",
+            ),
+        ],
+    },
+    Refusal {
+        what: "no canary strategy",
+        change: |v| v["spec"]["strategy"] = json!({}),
+        causes: &[("spec.strategy", "strategy.canary is required")],
+    },
+    Refusal {
+        what: "a progress deadline within minReadySeconds",
+        change: |v| v["spec"]["minReadySeconds"] = json!(600),
+        causes: &[(
+            "spec",
+            "progressDeadlineSeconds must be greater than minReadySeconds",
+        )],
+    },
+    Refusal {
+        what: "a pause duration that is not a duration",
+        change: |v| {
+            v["spec"]["strategy"]["canary"]["steps"] = json!([{"pause": {"duration": "5 minutes"}}])
+        },
+        causes: &[(
+            "spec.strategy.canary.steps[0].pause.duration",
+            "Invalid value: \"5 minutes\": spec.strategy.canary.steps[0].pause.duration in body should match",
+        )],
+    },
+    Refusal {
+        what: "several faults at once",
+        change: |v| {
+            v["spec"]["replicas"] = json!(-2);
+            v["spec"]["strategy"]["canary"]["steps"] = json!([{"setWeight": 200}, {}]);
+        },
+        causes: &[
+            (
+                "spec.replicas",
+                "in body should be greater than or equal to 0",
+            ),
+            (".spec.replicas", "should be a non-negative integer"),
+            (
+                "spec.replicas",
+                "Invalid value: -2: replicas must not be negative",
+            ),
+            (
+                "spec.strategy.canary.steps[0].setWeight",
+                "in body should be less than or equal to 100",
+            ),
+            (
+                "spec.strategy.canary.steps[0].setWeight",
+                "Invalid value: 200: setWeight must be between 0 and 100",
+            ),
+            (
+                "spec.strategy.canary.steps[1]",
+                kulta_api::STEP_SHAPE_MESSAGE,
+            ),
+        ],
+    },
+    Refusal {
+        what: "a missing required field stops the CEL rules",
+        change: |v| {
+            v["spec"].as_object_mut().unwrap().remove("selector");
+            v["spec"]["strategy"]["canary"]["steps"] = json!([{"setWeight": 150}]);
+        },
+        causes: &[
+            (
+                "spec.strategy.canary.steps[0].setWeight",
+                "in body should be less than or equal to 100",
+            ),
+            ("spec.selector", "Required value"),
+            (
+                "<nil>",
+                "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+            ),
+        ],
+    },
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invalid_spec_corpus_is_refused_with_its_field_paths() {
+    let cluster = TestCluster::start_without_controller().await;
+    let valid = serde_json::to_value(rollout("web").build()).unwrap();
+    let mut failures = Vec::new();
+    for refusal in CORPUS {
+        let mut object = valid.clone();
+        (refusal.change)(&mut object);
+        let status = match cluster.try_create_rollout_json(object).await {
+            Err(kube::Error::Api(status)) => *status,
+            other => {
+                failures.push(format!("{}: not refused: {other:?}", refusal.what));
+                continue;
+            }
+        };
+        let causes: Vec<(String, String)> = status
+            .details
+            .iter()
+            .flat_map(|details| details.causes.iter())
+            .map(|cause| (cause.field.clone(), cause.message.clone()))
+            .collect();
+        // Each expected cause matches an answered cause of its own, and nothing else is
+        // answered; the message names each.
+        let mut unmatched = causes.clone();
+        let all_matched = refusal.causes.iter().all(|(field, message)| {
+            let found = unmatched
+                .iter()
+                .position(|(f, m)| f == field && m.contains(message));
+            found.map(|index| unmatched.remove(index)).is_some()
+                && status.message.contains(&format!("{field}: "))
+        });
+        if status.code != 422 || status.reason != "Invalid" || !all_matched || !unmatched.is_empty()
+        {
+            failures.push(format!(
+                "{}: expected 422 Invalid with {:?}, got {} {} {causes:?}: {}",
+                refusal.what, refusal.causes, status.code, status.reason, status.message
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        cluster
+            .rollouts()
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "nothing refused was stored"
+    );
+}

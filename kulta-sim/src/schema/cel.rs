@@ -343,9 +343,14 @@ fn check_rules(tree: &CompiledSchema, object: &Value, old: Option<&Value>) -> Ve
     };
     let mut violations = Vec::new();
     for error in errors.iter() {
-        let shown_type = lookup(object, &error.field_path)
-            .map(type_name)
-            .unwrap_or("object");
+        let value = lookup(object, &error.field_path);
+        let shown_type = value.map(type_name).unwrap_or("object");
+        // A failed rule shows the value it judged, as kube-apiserver 1.36 does: a scalar as
+        // itself, an object or a list not at all.
+        let shown_value = match value {
+            Some(Value::Object(_) | Value::Array(_)) | None => String::new(),
+            Some(scalar) => format!("{}: ", super::checks::render(scalar)),
+        };
         let (reason, message) = match error.kind {
             ErrorKind::ValidationFailure => match error.reason.as_deref() {
                 Some("FieldValueForbidden") => (
@@ -358,11 +363,11 @@ fn check_rules(tree: &CompiledSchema, object: &Value, old: Option<&Value>) -> Ve
                 ),
                 Some("FieldValueDuplicate") => (
                     ViolationReason::Duplicate,
-                    format!("Duplicate value: {}", error.message),
+                    format!("Duplicate value: {shown_value}{}", error.message),
                 ),
                 _ => (
                     ViolationReason::Invalid,
-                    format!("Invalid value: \"{shown_type}\": {}", error.message),
+                    format!("Invalid value: {shown_value}{}", error.message),
                 ),
             },
             ErrorKind::CompilationFailure | ErrorKind::InvalidRule => (

@@ -346,7 +346,7 @@ fn cel_rules_from_a_kube_derive_crd() {
         vec![FieldViolation {
             field: "spec".into(),
             reason: ViolationReason::Invalid,
-            message: "Invalid value: \"object\": weight must not exceed maxWeight".into(),
+            message: "Invalid value: weight must not exceed maxWeight".into(),
         }]
     );
 
@@ -356,14 +356,14 @@ fn cel_rules_from_a_kube_derive_crd() {
     assert_eq!(found[0].field, "spec.steps");
     assert_eq!(
         found[0].message,
-        "Invalid value: \"array\": steps must be non-empty, got 2"
+        "Invalid value: steps must be non-empty, got 2"
     );
 
     let root = validate(&schema, &canary(1, 2, "web", json!([]), "forbidden"), None);
     assert_eq!(root.len(), 1, "{root:?}");
     assert_eq!(
         root[0].message,
-        "Invalid value: \"object\": failed rule: self.metadata.name != 'forbidden'"
+        "Invalid value: failed rule: self.metadata.name != 'forbidden'"
     );
 }
 
@@ -382,7 +382,7 @@ fn transition_rules_need_an_old_object() {
     assert_eq!(found[0].field, "spec.service");
     assert_eq!(
         found[0].message,
-        "Invalid value: \"string\": service is immutable"
+        "Invalid value: \"api\": service is immutable"
     );
     assert_eq!(validate(&schema, &old, Some(&old)), vec![]);
 }
@@ -818,4 +818,48 @@ fn what_passed_is_remembered_and_only_what_passed() {
     fixed["spec"]["steps"][1]["w"] = json!(100);
     assert_eq!(compiled.check(&fixed, None), vec![]);
     assert_eq!(compiled.remembered(), 2);
+}
+
+#[test]
+fn failed_bounds_do_not_stop_the_rules_but_a_missing_field_does() {
+    let schema = derived::schema();
+    // A bound is not in the schema kube-derive writes for i32; add one.
+    let mut bounded = schema.clone();
+    bounded["properties"]["spec"]["properties"]["weight"]["maximum"] = json!(100);
+    let heavy = canary(150, 50, "web", json!(["a"]), "app");
+    let found = validate(&bounded, &heavy, None);
+    assert_eq!(
+        found
+            .iter()
+            .map(|v| (v.field.as_str(), v.message.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (
+                "spec.weight",
+                "Invalid value: 150: spec.weight in body should be less than or equal to 100"
+            ),
+            ("spec", "Invalid value: weight must not exceed maxWeight"),
+        ],
+        "both the bound and the rule"
+    );
+
+    let mut missing = heavy.clone();
+    missing["spec"].as_object_mut().unwrap().remove("service");
+    let found = validate(&bounded, &missing, None);
+    assert_eq!(
+        found
+            .iter()
+            .map(|v| (v.field.as_str(), v.reason))
+            .collect::<Vec<_>>(),
+        vec![
+            ("spec.service", ViolationReason::Required),
+            ("spec.weight", ViolationReason::Invalid),
+            ("<nil>", ViolationReason::Invalid),
+        ],
+        "{found:?}"
+    );
+    assert_eq!(
+        found[2].message,
+        "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"
+    );
 }
