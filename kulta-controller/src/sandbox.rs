@@ -3,7 +3,7 @@
 //! of the canary until it completes.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -129,7 +129,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
 
     let rollouts: Api<Rollout> = Api::namespaced(admin.clone(), &namespace);
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let mut timeline = Timeline::new(started, sim.kubeconfig_path().display().to_string());
+    let mut timeline = Timeline::new(started, sim.kubeconfig_path(), &namespace);
     let first = wait_settled(&admin, &rollouts, &name, &mut timeline, deadline, &args).await?;
     say(
         started,
@@ -202,8 +202,15 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
         say(
             started,
             &format!(
-                "the simulated cluster keeps running; try:\n    kubectl --kubeconfig {} get rollouts,replicasets,httproutes -A\nPress Ctrl-C to stop.",
-                sim.kubeconfig_path().display()
+                "the simulated cluster keeps running; try:\n    {}\n    {}\nPress Ctrl-C to stop.",
+                kubectl_command(
+                    sim.kubeconfig_path(),
+                    "get rollouts,replicasets,httproutes -A"
+                ),
+                kubectl_command(
+                    sim.kubeconfig_path(),
+                    &format!("kulta status {name}{}", namespace_flag(&namespace))
+                ),
             ),
         );
         let _ = tokio::signal::ctrl_c().await;
@@ -324,11 +331,15 @@ async fn wait_settled(
         let since = *paused_since.get_or_insert_with(Instant::now);
         if args.interactive {
             if !told {
-                timeline.note(&format!(
-                    "waiting for you: kubectl --kubeconfig {} annotate rollout {name} {}=true",
-                    timeline.kubeconfig,
-                    labels::PROMOTE_ANNOTATION
-                ));
+                let command = kubectl_command(
+                    &timeline.kubeconfig,
+                    &format!(
+                        "annotate rollout {name} {}=true{}",
+                        labels::PROMOTE_ANNOTATION,
+                        namespace_flag(&timeline.namespace)
+                    ),
+                );
+                timeline.note(&format!("waiting for you: {command}"));
                 told = true;
             }
         } else if since.elapsed() >= Duration::from_secs(args.promote_after) {
@@ -413,18 +424,48 @@ async fn replica_counts(client: &Client, rollout: &Rollout) -> (String, String) 
     )
 }
 
+/// A command line to paste into a shell: `KUBECONFIG=<path> kubectl <arguments>`.
+///
+/// The variable rather than `kubectl --kubeconfig <path>`: kubectl refuses flags before a
+/// plugin's name (`kubectl --kubeconfig X kulta status` fails), and this form serves
+/// `kubectl get` and `kubectl kulta` alike. The path is quoted for the shell when it needs it.
+fn kubectl_command(kubeconfig: &Path, arguments: &str) -> String {
+    let path = kubeconfig.display().to_string();
+    let plain = !path.is_empty()
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@%".contains(c));
+    let path = if plain {
+        path
+    } else {
+        format!("'{}'", path.replace('\'', r"'\''"))
+    };
+    format!("KUBECONFIG={path} kubectl {arguments}")
+}
+
+/// ` -n <namespace>` for a namespace other than the kubeconfig's (`default`), else nothing.
+fn namespace_flag(namespace: &str) -> String {
+    if namespace == "default" {
+        String::new()
+    } else {
+        format!(" -n {namespace}")
+    }
+}
+
 /// Prints one line per change of what a person watching cares about.
 struct Timeline {
     started: Instant,
-    kubeconfig: String,
+    kubeconfig: PathBuf,
+    namespace: String,
     last: String,
 }
 
 impl Timeline {
-    fn new(started: Instant, kubeconfig: String) -> Self {
+    fn new(started: Instant, kubeconfig: &Path, namespace: &str) -> Self {
         Timeline {
             started,
-            kubeconfig,
+            kubeconfig: kubeconfig.to_path_buf(),
+            namespace: namespace.to_string(),
             last: String::new(),
         }
     }
@@ -475,7 +516,29 @@ impl Timeline {
 
 #[cfg(test)]
 mod tests {
-    use super::next_image;
+    use super::{kubectl_command, namespace_flag, next_image};
+    use std::path::Path;
+
+    #[test]
+    fn kubectl_hints_set_the_variable_so_plugins_work_too() {
+        let kubeconfig = Path::new("/tmp/.tmpAb12/kubeconfig");
+        assert_eq!(
+            kubectl_command(kubeconfig, "get rollouts -A"),
+            "KUBECONFIG=/tmp/.tmpAb12/kubeconfig kubectl get rollouts -A"
+        );
+        assert_eq!(
+            kubectl_command(
+                kubeconfig,
+                &format!("kulta status app{}", namespace_flag("shop"))
+            ),
+            "KUBECONFIG=/tmp/.tmpAb12/kubeconfig kubectl kulta status app -n shop"
+        );
+        assert_eq!(namespace_flag("default"), "");
+        assert_eq!(
+            kubectl_command(Path::new("/tmp/it's here/kubeconfig"), "get ns"),
+            r"KUBECONFIG='/tmp/it'\''s here/kubeconfig' kubectl get ns"
+        );
+    }
 
     #[test]
     fn next_image_bumps_the_last_number() {

@@ -151,11 +151,7 @@ pub fn apply(
             set_default(spec, "replicas", json!(1));
             set_default(spec, "revisionHistoryLimit", json!(10));
             set_default(spec, "progressDeadlineSeconds", json!(600));
-            set_default(
-                spec,
-                "strategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
-            );
+            default_deployment_strategy(spec);
             default_template(spec);
         }
         ("apps", "ReplicaSet") => {
@@ -173,6 +169,34 @@ pub fn apply(
         ("", "Service") => default_service(object, old, next_cluster_ip),
         ("", "Secret") => default_secret(object),
         _ => {}
+    }
+}
+
+/// As kube-apiserver defaults it field by field: an absent or empty `type` is RollingUpdate, and
+/// a rolling update's absent `maxUnavailable`/`maxSurge` are 25% (so `strategy: {}`, which
+/// `kubectl create deployment` sends, is a full RollingUpdate strategy).
+fn default_deployment_strategy(spec: &mut Map<String, Value>) {
+    let strategy = spec.entry("strategy").or_insert_with(|| json!({}));
+    if strategy.is_null() {
+        *strategy = json!({});
+    }
+    let Some(strategy) = strategy.as_object_mut() else {
+        return;
+    };
+    let kind = strategy.entry("type").or_insert_with(|| json!(""));
+    if kind.as_str().is_none_or(str::is_empty) {
+        *kind = json!("RollingUpdate");
+    }
+    if strategy["type"] != "RollingUpdate" {
+        return;
+    }
+    let rolling = strategy.entry("rollingUpdate").or_insert_with(|| json!({}));
+    if rolling.is_null() {
+        *rolling = json!({});
+    }
+    if let Some(rolling) = rolling.as_object_mut() {
+        set_default(rolling, "maxUnavailable", json!("25%"));
+        set_default(rolling, "maxSurge", json!("25%"));
     }
 }
 
@@ -206,6 +230,33 @@ mod tests {
             object["spec"]["template"]["spec"]["restartPolicy"],
             "Always"
         );
+    }
+
+    #[test]
+    fn a_deployment_strategy_is_defaulted_field_by_field() {
+        let rolling = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+        for (given, expected) in [
+            (None, rolling.clone()),
+            (Some(json!({})), rolling.clone()),
+            (Some(json!({"type": ""})), rolling.clone()),
+            (
+                Some(json!({"rollingUpdate": {"maxSurge": 1}})),
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": 1}}),
+            ),
+            (
+                Some(json!({"type": "Recreate"})),
+                json!({"type": "Recreate"}),
+            ),
+        ] {
+            let mut object = json!({"spec": {"template": {"spec": {"containers": []}}}});
+            if let Some(strategy) = given.clone() {
+                object["spec"]["strategy"] = strategy;
+            }
+            apply(&resource("Deployment"), &mut object, None, &mut || {
+                "10.96.0.1".into()
+            });
+            assert_eq!(object["spec"]["strategy"], expected, "from {given:?}");
+        }
     }
 
     #[test]

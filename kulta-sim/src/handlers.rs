@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::delete::{DeleteOptions, Propagation};
 use crate::patch::{self, PatchType};
+use crate::protobuf;
 use crate::query::{Query, ResourcePath, parse_body};
 use crate::resources::{GroupResource, ResourceType};
 use crate::server::App;
@@ -78,6 +79,26 @@ impl ResourceRequest<'_> {
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(table::wants_table)
+    }
+
+    fn protobuf_body(&self) -> bool {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(protobuf::is_protobuf)
+    }
+
+    /// The object a create or update sends: its JSON body, or its protobuf body (kubectl's
+    /// typed commands, Go clients) decoded into JSON when the body is `kind` at `api_version`.
+    ///
+    /// # Errors
+    /// 400 BadRequest for a body that does not decode (or names another kind); 415 for a
+    /// protobuf body of a kind without a protobuf form here (custom resources).
+    pub(crate) fn object_body(&self, api_version: &str, kind: &str) -> ApiResult<Value> {
+        if self.protobuf_body() {
+            return Ok(protobuf::decode_object(self.body, api_version, kind)?);
+        }
+        parse_body(self.body, false)
     }
 
     pub(crate) fn write_options(&self) -> ApiResult<WriteOptions> {
@@ -238,7 +259,7 @@ fn create(app: &App, request: &ResourceRequest<'_>) -> ApiResult<Response> {
     if request.resource.namespaced && request.path.namespace.is_none() {
         return Err(ApiError::no_route());
     }
-    let object = parse_body(request.body, false)?;
+    let object = request.object_body(&request.resource.api_version(), &request.resource.kind)?;
     check_type_meta(&request.resource, &object)?;
     let options = request.write_options()?;
     let created =
@@ -250,7 +271,7 @@ fn create(app: &App, request: &ResourceRequest<'_>) -> ApiResult<Response> {
 
 fn update(app: &App, request: &ResourceRequest<'_>) -> ApiResult<Response> {
     let part = request.part()?;
-    let object = parse_body(request.body, false)?;
+    let object = request.object_body(&request.resource.api_version(), &request.resource.kind)?;
     check_type_meta(&request.resource, &object)?;
     let options = WriteOptions {
         require_resource_version: request.resource.custom,
@@ -427,6 +448,8 @@ fn object_key(group_resource: &GroupResource, object: &Value) -> (GroupResource,
 pub(crate) fn delete_options(request: &ResourceRequest<'_>) -> ApiResult<DeleteOptions> {
     let body = if request.body.iter().all(u8::is_ascii_whitespace) {
         json!({})
+    } else if request.protobuf_body() {
+        protobuf::decode_delete_options(request.body)?
     } else {
         parse_body(request.body, false)?
     };

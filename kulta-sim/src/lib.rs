@@ -11,8 +11,9 @@
 //!
 //! Layout: [`server`] routes requests to [`handlers`] (resource verbs), [`watch`],
 //! [`discovery`] and [`openapi`] (with [`builtin_openapi`]); [`store`] holds objects and events;
-//! [`write`], [`gc`] and [`crd`] implement the API server's write rules; [`table`] and
-//! [`printers`] render `kubectl get` tables; [`faults`] and [`requestlog`] serve tests.
+//! [`write`], [`gc`] and [`crd`] implement the API server's write rules; [`protobuf`] decodes
+//! protobuf bodies of built-in kinds; [`table`] and [`printers`] render `kubectl get` tables;
+//! [`faults`] and [`requestlog`] serve tests.
 
 pub mod builtin_openapi;
 pub mod collection;
@@ -30,6 +31,7 @@ pub mod kubeconfig;
 pub mod openapi;
 pub mod patch;
 pub mod printers;
+pub mod protobuf;
 pub mod query;
 pub mod requestlog;
 pub mod resources;

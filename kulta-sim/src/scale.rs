@@ -108,7 +108,10 @@ pub(crate) fn update_scale(
     request: &ResourceRequest<'_>,
     patch_type: Option<PatchType>,
 ) -> ApiResult<Response> {
-    let body = parse_body(request.body, patch_type == Some(PatchType::Apply))?;
+    let body = match patch_type {
+        None => request.object_body("autoscaling/v1", "Scale")?,
+        Some(patch_type) => parse_body(request.body, patch_type == PatchType::Apply)?,
+    };
     let options = request.write_options()?;
     let Some(spec) = request.resource.scale.clone() else {
         return Err(ApiError::no_route());

@@ -15,6 +15,7 @@ use crate::discovery;
 use crate::faults::{FaultCommand, Faults};
 use crate::handlers::{self, ResourceRequest, json_response};
 use crate::openapi;
+use crate::protobuf;
 use crate::query::{Query, ResourcePath, Route, route};
 use crate::requestlog::{RequestFilter, RequestLog, RequestRecord};
 use crate::status::{ApiError, ApiResult};
@@ -128,6 +129,7 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
         }
         if matches!(route, Route::Resource(_))
             && let Some(error) = unsupported_body_type(&parts.method, &parts.headers)
+                .or_else(|| not_acceptable(&parts.headers))
         {
             break 'answer error.into_response();
         }
@@ -161,8 +163,9 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
     response
 }
 
-/// Bodies must be JSON (or a patch or apply media type); protobuf and CBOR get 415 so clients
-/// fall back to JSON.
+/// Bodies must be JSON (or a patch or apply media type) or Kubernetes protobuf, which the
+/// handlers decode for built-in kinds (and refuse with 415 for the others); CBOR gets 415 so
+/// clients fall back to JSON.
 fn unsupported_body_type(method: &Method, headers: &HeaderMap) -> Option<ApiError> {
     if !matches!(*method, Method::POST | Method::PUT) {
         return None;
@@ -176,12 +179,45 @@ fn unsupported_body_type(method: &Method, headers: &HeaderMap) -> Option<ApiErro
         || media == "application/json"
         || media.ends_with("+json")
         || media == "application/yaml"
+        || protobuf::is_protobuf(media)
     {
         return None;
     }
-    Some(ApiError::unsupported_media_type(
-        "application/json, application/yaml",
+    Some(ApiError::unsupported_media_type(&format!(
+        "application/json, application/yaml, {}",
+        protobuf::MEDIA_TYPE
+    )))
+}
+
+/// Resource responses are JSON only. A client whose `Accept` admits no JSON (only protobuf,
+/// say) gets 406 NotAcceptable, as kube-apiserver answers for a type it cannot send in the
+/// asked format; kubectl and client-go list `*/*` or `application/json` after protobuf and
+/// get JSON.
+fn not_acceptable(headers: &HeaderMap) -> Option<ApiError> {
+    let accept = accept(headers).trim();
+    if accept.is_empty() || accept.split(',').any(admits_json) {
+        return None;
+    }
+    Some(ApiError::new(
+        406,
+        "NotAcceptable",
+        "only the following media types are accepted: application/json",
     ))
+}
+
+/// Whether one media range of an `Accept` header admits `application/json`.
+fn admits_json(range: &str) -> bool {
+    let mut parts = range.split(';');
+    let media = parts.next().unwrap_or_default().trim();
+    let refused = parts.any(|parameter| {
+        parameter
+            .split_once('=')
+            .is_some_and(|(name, value)| name.trim() == "q" && value.trim().parse() == Ok(0.0_f32))
+    });
+    let json = ["*/*", "application/*", "application/json"]
+        .iter()
+        .any(|admitted| media.eq_ignore_ascii_case(admitted));
+    json && !refused
 }
 
 fn accept(headers: &HeaderMap) -> &str {
@@ -338,5 +374,35 @@ fn sim_faults(app: &App, method: &Method, body: &[u8]) -> ApiResult<Response> {
             Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
         }
         _ => Err(ApiError::method_not_allowed(method.as_str(), "sim/faults")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_acceptable_unless_the_client_lists_only_other_types() {
+        let admitted = |accept: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, accept.parse().unwrap());
+            not_acceptable(&headers).is_none()
+        };
+        assert!(admitted(""));
+        assert!(admitted("application/vnd.kubernetes.protobuf, */*"));
+        assert!(admitted(
+            "application/vnd.kubernetes.protobuf,application/json"
+        ));
+        assert!(admitted(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        ));
+        assert!(admitted("application/json;stream=watch"));
+        assert!(!admitted("application/vnd.kubernetes.protobuf"));
+        assert!(!admitted(
+            "application/vnd.kubernetes.protobuf;stream=watch, application/cbor"
+        ));
+        assert!(!admitted(
+            "application/json;q=0, application/vnd.kubernetes.protobuf"
+        ));
     }
 }
