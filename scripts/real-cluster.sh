@@ -22,6 +22,8 @@
 # Env:
 #   KULTA_CACHE_DIR           binaries cache (default ${XDG_CACHE_HOME:-~/.cache}/kulta), by version
 #   KULTA_REAL_CLUSTER_DIR    state of the running cluster (default $KULTA_CACHE_DIR/real-cluster)
+#   KULTA_REAL_CLUSTER_BARE=1 `up` installs nothing of KULTA's (CRD, RBAC): the cluster a user
+#                             has before following the README (scripts/real-user-path.sh)
 #
 # Needs Go (1.26.x, GOTOOLCHAIN=local is fine), openssl, python3, cargo. A cold build of the
 # Kubernetes binaries takes ~20 minutes on 2 cores; a cached one starts in seconds.
@@ -252,13 +254,29 @@ EOF
   start agent "$agent" agent --kubeconfig "$state/agent.kubeconfig"
 
   local k=("$kubectl" --kubeconfig "$state/admin.kubeconfig")
-  log "installing the Gateway API CRDs and KULTA's CRDs"
+  server_version() {
+    "${k[@]}" version -o json |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'
+  }
+  log "installing the Gateway API CRDs"
   "${k[@]}" apply --server-side -f "$bin/gateway-api-crds/" >/dev/null
   "${k[@]}" wait --for condition=Established --timeout=60s crd --all >/dev/null
   "${k[@]}" wait --for=jsonpath='{.status.phase}'=Active --timeout=60s namespace/default >/dev/null
   wait_until "the default ServiceAccount" 60 "${k[@]}" -n default get serviceaccount default
 
-  log "installing KULTA's RBAC from deploy/kustomize/base"
+  # The agent's node must be there before a test's first pod.
+  wait_until "the agent's node Ready" 60 "${k[@]}" wait --for condition=Ready --timeout=1s node --all
+
+  cat >"$state/env" <<EOF
+export KUBECONFIG=$state/admin.kubeconfig
+export KULTA_TEST_CLUSTER=$state
+EOF
+  if [ "${KULTA_REAL_CLUSTER_BARE:-}" = 1 ]; then
+    log "up (bare: nothing of KULTA installed): $(server_version) at https://127.0.0.1:$api_port"
+    return
+  fi
+
+  log "installing KULTA's CRDs and RBAC from deploy/kustomize/base"
   "${k[@]}" apply --server-side -k "$root/deploy/kustomize/base" >/dev/null
   # No container runtime here: the controller runs as a local process under the
   # ServiceAccount's token, so the Deployment has no replica.
@@ -268,14 +286,7 @@ EOF
   controller_token="$("${k[@]}" -n kulta-system create token kulta-controller --duration 24h)"
   kubeconfig "$state/controller.kubeconfig" system:serviceaccount:kulta-system:kulta-controller \
     "$controller_token" kulta-system
-  # The agent's node must be there before a test's first pod.
-  wait_until "the agent's node Ready" 60 "${k[@]}" wait --for condition=Ready --timeout=1s node --all
-
-  cat >"$state/env" <<EOF
-export KUBECONFIG=$state/admin.kubeconfig
-export KULTA_TEST_CLUSTER=$state
-EOF
-  log "up: $("${k[@]}" version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])') at https://127.0.0.1:$api_port"
+  log "up: $(server_version) at https://127.0.0.1:$api_port"
   log "use it: eval \"\$(scripts/real-cluster.sh env)\""
 }
 
