@@ -61,7 +61,7 @@ build() {
   command -v go >/dev/null || fail "go is required to build the control plane"
   mkdir -p "$bin.partial"
   # Never upgrade anything: the go.mod/go.sum files are the pins.
-  export GOFLAGS=-mod=readonly
+  export GOFLAGS="-mod=readonly -buildvcs=false" GOTOOLCHAIN=local
   version="$(k8s_version)"
   major="${version#v}"; major="${major%%.*}"
   minor="${version#v*.}"; minor="${minor%%.*}"

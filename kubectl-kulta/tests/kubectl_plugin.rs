@@ -1,7 +1,11 @@
 //! End-to-end through real kubectl plugin discovery: the built `kubectl-kulta` is put on `PATH`
-//! (a symlink in a temporary directory) and run as `kubectl kulta ...` against a kulta-sim with
-//! the Rollout CRD installed. No KULTA controller runs: each test writes the Rollout's status
-//! itself (the status subresource), as the controller would.
+//! (a symlink in a temporary directory) and run as `kubectl kulta ...` against a backend with
+//! the Rollout CRD installed: its own kulta-sim, or a fresh namespace of the real control plane
+//! when `KULTA_TEST_CLUSTER` names one (see [`kulta_test_support::Backend`]). kubectl gets the
+//! administrator's kubeconfig with the test's namespace as its context's namespace, so a command
+//! without `-n` acts there, as it does for a person whose context names a namespace. No KULTA
+//! controller runs: each test writes the Rollout's status itself (the status subresource), as
+//! the controller would.
 //!
 //! kubectl is found through `$KUBECTL`, `$KULTA_TOOLS_DIR/bin/kubectl` or
 //! `<workspace>/.tools/bin/kubectl` (installed by `scripts/kube-tools.sh`). Without it each test
@@ -16,12 +20,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::config::{Cluster, Context, Kubeconfig, NamedCluster, NamedContext};
 use kulta_api::Rollout;
 use kulta_api::steps::{pause, pause_indefinitely, set_weight};
 use kulta_api::testing::RolloutBuilder;
-use kulta_sim::Sim;
+use kulta_test_support::Backend;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -41,12 +45,15 @@ fn find_kubectl() -> Option<PathBuf> {
     candidates.into_iter().find(|path| path.is_file())
 }
 
-/// A sim with the Rollout CRD, kubectl, and a PATH on which kubectl finds the plugin.
+/// A backend with the Rollout CRD, kubectl, a kubeconfig for it, and a PATH on which kubectl
+/// finds the plugin.
 struct Harness {
-    sim: Sim,
+    backend: Backend,
     kubectl: PathBuf,
     dir: tempfile::TempDir,
     path: OsString,
+    /// The administrator's kubeconfig, its current context's namespace the test's.
+    kubeconfig: PathBuf,
 }
 
 /// Exit code and output of one command.
@@ -58,7 +65,7 @@ struct Outcome {
 }
 
 impl Harness {
-    /// Starts the sim, or returns `None` (after saying so) when kubectl is absent.
+    /// Starts the backend, or returns `None` (after saying so) when kubectl is absent.
     async fn start() -> Option<Harness> {
         let Some(kubectl) = find_kubectl() else {
             assert!(
@@ -70,15 +77,8 @@ impl Harness {
             );
             return None;
         };
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let sim = Sim::start().await.expect("sim starts");
-        kulta_sim::crds::install(
-            &sim.client(),
-            &[kulta_api::crd::rollout_crd()],
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("Rollout CRD installed");
+        let backend = Backend::start(|builder| builder).await;
+        backend.install_crds(&[kulta_api::crd::rollout_crd()]).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&bin).expect("bin dir");
@@ -92,23 +92,32 @@ impl Harness {
             &std::env::var_os("PATH").unwrap_or_default(),
         ));
         let path = std::env::join_paths(paths).expect("PATH");
+        let mut kubeconfig = admin_kubeconfig(&backend);
+        current_context(&mut kubeconfig).namespace = Some(backend.namespace().to_string());
+        let kubeconfig = write_kubeconfig(dir.path(), "kubeconfig", &kubeconfig);
         Some(Harness {
-            sim,
+            backend,
             kubectl,
             dir,
             path,
+            kubeconfig,
         })
     }
 
-    fn rollouts(&self, namespace: &str) -> Api<Rollout> {
-        Api::namespaced(self.sim.client(), namespace)
+    /// The test's namespace: where commands without `-n` act.
+    fn namespace(&self) -> &str {
+        self.backend.namespace()
     }
 
-    /// `kubectl kulta <args>` with `--kubeconfig` pointing at the sim (appended after the
+    fn rollouts(&self, namespace: &str) -> Api<Rollout> {
+        Api::namespaced(self.backend.client(), namespace)
+    }
+
+    /// `kubectl kulta <args>` with `--kubeconfig` pointing at the backend (appended after the
     /// arguments, where a user would type it last).
     fn command(&self, args: &[&str]) -> Command {
         let mut command = self.bare_command(args);
-        command.arg("--kubeconfig").arg(self.sim.kubeconfig_path());
+        command.arg("--kubeconfig").arg(&self.kubeconfig);
         command
     }
 
@@ -143,25 +152,10 @@ impl Harness {
         outcome.stdout
     }
 
-    async fn namespace(&self, name: &str) {
-        let namespaces: Api<Namespace> = Api::all(self.sim.client());
-        let namespace = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        namespaces
-            .create(&PostParams::default(), &namespace)
-            .await
-            .expect("namespace created");
-    }
-
     /// Creates a Rollout and writes `status` (with `observedGeneration` of the created object
     /// unless `status` sets it) through the status subresource, as the controller would.
     async fn rollout(&self, rollout: Rollout, status: Value) -> Rollout {
-        let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+        let namespace = rollout.metadata.namespace.clone().expect("a namespace");
         let api = self.rollouts(&namespace);
         let created = api
             .create(&PostParams::default(), &rollout)
@@ -185,8 +179,8 @@ impl Harness {
             .expect("status written")
     }
 
-    async fn annotations(&self, namespace: &str, name: &str) -> BTreeMap<String, String> {
-        self.rollouts(namespace)
+    async fn annotations(&self, name: &str) -> BTreeMap<String, String> {
+        self.rollouts(self.namespace())
             .get(name)
             .await
             .expect("rollout read")
@@ -194,6 +188,42 @@ impl Harness {
             .annotations
             .unwrap_or_default()
     }
+
+    /// The value of annotation `key` of Rollout `name` in the test's namespace.
+    async fn annotation(&self, name: &str, key: &str) -> Option<String> {
+        self.annotations(name).await.get(key).cloned()
+    }
+}
+
+/// The backend's administrator kubeconfig.
+fn admin_kubeconfig(backend: &Backend) -> Kubeconfig {
+    let path = backend.admin_kubeconfig();
+    Kubeconfig::read_from(&path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
+}
+
+/// The context `current-context` names.
+fn current_context(kubeconfig: &mut Kubeconfig) -> &mut Context {
+    let name = kubeconfig
+        .current_context
+        .clone()
+        .expect("a current context");
+    kubeconfig
+        .contexts
+        .iter_mut()
+        .find(|context| context.name == name)
+        .and_then(|context| context.context.as_mut())
+        .unwrap_or_else(|| panic!("context {name} in the kubeconfig"))
+}
+
+/// Writes `kubeconfig` to `dir/name` (as JSON, which is YAML) and returns its path.
+fn write_kubeconfig(dir: &Path, name: &str, kubeconfig: &Kubeconfig) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(kubeconfig).expect("kubeconfig JSON"),
+    )
+    .expect("kubeconfig written");
+    path
 }
 
 async fn finish(mut command: Command, args: &[&str]) -> Outcome {
@@ -246,8 +276,10 @@ fn progressing() -> Value {
     })
 }
 
-fn two_steps(name: &str) -> Rollout {
+/// Rollout `name` in the test's namespace with two steps: setWeight 20, pause.
+fn two_steps(harness: &Harness, name: &str) -> Rollout {
     RolloutBuilder::new(name)
+        .namespace(harness.namespace())
         .steps([set_weight(20), pause_indefinitely()])
         .build()
 }
@@ -257,12 +289,18 @@ async fn status_exit_codes_for_healthy_degraded_and_timeout() {
     let Some(harness) = Harness::start().await else {
         return;
     };
-    harness.rollout(two_steps("good"), healthy()).await;
-    harness.rollout(two_steps("bad"), degraded()).await;
-    harness.rollout(two_steps("slow"), progressing()).await;
+    harness
+        .rollout(two_steps(&harness, "good"), healthy())
+        .await;
+    harness
+        .rollout(two_steps(&harness, "bad"), degraded())
+        .await;
+    harness
+        .rollout(two_steps(&harness, "slow"), progressing())
+        .await;
     // Healthy, but for an older generation: not decided, so a timeout.
     harness
-        .rollout(two_steps("stale"), {
+        .rollout(two_steps(&harness, "stale"), {
             let mut status = healthy();
             status["observedGeneration"] = json!(0);
             status
@@ -319,13 +357,11 @@ async fn status_exit_codes_for_healthy_degraded_and_timeout() {
     );
 
     assert_eq!(missing.code, Some(3), "{missing:#?}");
-    assert!(
-        missing
-            .stderr
-            .contains("rollout \"missing\" not found in namespace \"default\""),
-        "{missing:#?}"
+    let not_found = format!(
+        "rollout \"missing\" not found in namespace \"{}\"",
+        harness.namespace()
     );
-    harness.sim.shutdown().await;
+    assert!(missing.stderr.contains(&not_found), "{missing:#?}");
 }
 
 #[tokio::test]
@@ -333,7 +369,9 @@ async fn status_follows_the_rollout_until_it_becomes_healthy() {
     let Some(harness) = Harness::start().await else {
         return;
     };
-    let rollout = harness.rollout(two_steps("app"), progressing()).await;
+    let rollout = harness
+        .rollout(two_steps(&harness, "app"), progressing())
+        .await;
     let args = ["status", "app", "--timeout", "60s"];
     let mut child = harness.command(&args).spawn().expect("kubectl spawns");
     let stdout = child.stdout.take().expect("stdout");
@@ -348,13 +386,14 @@ async fn status_follows_the_rollout_until_it_becomes_healthy() {
         first.starts_with("Waiting for rollout \"app\": Progressing"),
         "{first}"
     );
-    harness.status("default", &rollout, healthy()).await;
+    harness
+        .status(harness.namespace(), &rollout, healthy())
+        .await;
     let status = tokio::time::timeout(COMMAND_TIMEOUT, child.wait())
         .await
         .expect("status finished in time")
         .expect("exit status");
     assert_eq!(status.code(), Some(0));
-    harness.sim.shutdown().await;
 }
 
 #[tokio::test]
@@ -362,9 +401,10 @@ async fn promote_abort_and_retry_set_the_annotations() {
     let Some(harness) = Harness::start().await else {
         return;
     };
+    let namespace = harness.namespace();
     harness
         .rollout(
-            two_steps("app"),
+            two_steps(&harness, "app"),
             json!({"phase": "Paused", "currentStepIndex": 1, "canaryWeight": 20}),
         )
         .await;
@@ -375,15 +415,16 @@ async fn promote_abort_and_retry_set_the_annotations() {
         "{out}"
     );
     assert!(
-        out.contains("kubectl equivalent: kubectl annotate rollout app -n default kulta.io/promote=true --overwrite"),
+        out.contains(&format!(
+            "kubectl equivalent: kubectl annotate rollout app -n {namespace} kulta.io/promote=true --overwrite"
+        )),
         "{out}"
     );
     assert_eq!(
         harness
-            .annotations("default", "app")
+            .annotation("app", "kulta.io/promote")
             .await
-            .get("kulta.io/promote")
-            .map(String::as_str),
+            .as_deref(),
         Some("true")
     );
 
@@ -391,10 +432,9 @@ async fn promote_abort_and_retry_set_the_annotations() {
     assert!(out.contains("set kulta.io/promote=full"), "{out}");
     assert_eq!(
         harness
-            .annotations("default", "app")
+            .annotation("app", "kulta.io/promote")
             .await
-            .get("kulta.io/promote")
-            .map(String::as_str),
+            .as_deref(),
         Some("full")
     );
 
@@ -404,11 +444,7 @@ async fn promote_abort_and_retry_set_the_annotations() {
         "{out}"
     );
     assert_eq!(
-        harness
-            .annotations("default", "app")
-            .await
-            .get("kulta.io/abort")
-            .map(String::as_str),
+        harness.annotation("app", "kulta.io/abort").await.as_deref(),
         Some("true")
     );
 
@@ -420,23 +456,18 @@ async fn promote_abort_and_retry_set_the_annotations() {
         "{outcome:#?}"
     );
     assert_eq!(
-        harness
-            .annotations("default", "app")
-            .await
-            .get("kulta.io/retry")
-            .map(String::as_str),
+        harness.annotation("app", "kulta.io/retry").await.as_deref(),
         Some("true")
     );
 
-    let missing = harness.run(&["promote", "nope", "-n", "default"]).await;
+    let missing = harness.run(&["promote", "nope", "-n", namespace]).await;
     assert_eq!(missing.code, Some(3), "{missing:#?}");
     assert!(
-        missing
-            .stderr
-            .contains("error: rollout \"nope\" not found in namespace \"default\""),
+        missing.stderr.contains(&format!(
+            "error: rollout \"nope\" not found in namespace \"{namespace}\""
+        )),
         "{missing:#?}"
     );
-    harness.sim.shutdown().await;
 }
 
 #[tokio::test]
@@ -444,7 +475,8 @@ async fn set_image_changes_the_template() {
     let Some(harness) = Harness::start().await else {
         return;
     };
-    harness.rollout(two_steps("app"), healthy()).await;
+    let namespace = harness.namespace();
+    harness.rollout(two_steps(&harness, "app"), healthy()).await;
 
     let out = harness.ok(&["set", "image", "app", "app=nginx:1.27"]).await;
     assert!(
@@ -452,11 +484,13 @@ async fn set_image_changes_the_template() {
         "{out}"
     );
     assert!(
-        out.contains("kubectl equivalent: kubectl patch rollout app -n default --type json"),
+        out.contains(&format!(
+            "kubectl equivalent: kubectl patch rollout app -n {namespace} --type json"
+        )),
         "{out}"
     );
     let rollout = harness
-        .rollouts("default")
+        .rollouts(namespace)
         .get("app")
         .await
         .expect("read back");
@@ -484,7 +518,6 @@ async fn set_image_changes_the_template() {
             .contains("rollout \"app\" has no container \"web\"; its containers are: app"),
         "{wrong:#?}"
     );
-    harness.sim.shutdown().await;
 }
 
 #[tokio::test]
@@ -492,12 +525,13 @@ async fn list_and_get_show_the_rollouts() {
     let Some(harness) = Harness::start().await else {
         return;
     };
-    harness.namespace("shop").await;
-    harness.rollout(two_steps("app"), healthy()).await;
+    let namespace = harness.namespace();
+    let shop = harness.backend.create_namespace("shop").await;
+    harness.rollout(two_steps(&harness, "app"), healthy()).await;
     harness
         .rollout(
             RolloutBuilder::new("checkout")
-                .namespace("shop")
+                .namespace(&shop)
                 .replicas(2)
                 .steps([set_weight(20), pause(Some("10m")), set_weight(50)])
                 .build(),
@@ -516,7 +550,7 @@ async fn list_and_get_show_the_rollouts() {
         )
         .await;
     // The canary's ReplicaSet, as the controller names and labels it.
-    let replica_sets: Api<ReplicaSet> = Api::namespaced(harness.sim.client(), "shop");
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(harness.backend.client(), &shop);
     let canary: ReplicaSet = serde_json::from_value(json!({
         "metadata": {
             "name": "checkout-bbb222",
@@ -539,7 +573,7 @@ async fn list_and_get_show_the_rollouts() {
         .expect("replica set created");
     // An event about the Rollout, as the controller publishes it.
     let events: Api<k8s_openapi::api::events::v1::Event> =
-        Api::namespaced(harness.sim.client(), "shop");
+        Api::namespaced(harness.backend.client(), &shop);
     let event: k8s_openapi::api::events::v1::Event = serde_json::from_value(json!({
         "metadata": {"name": "checkout.1"},
         "eventTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -549,7 +583,7 @@ async fn list_and_get_show_the_rollouts() {
         "reason": "StepCompleted",
         "note": "step 1 of 3 completed: setWeight 20",
         "type": "Normal",
-        "regarding": {"apiVersion": "kulta.io/v1alpha1", "kind": "Rollout", "name": "checkout", "namespace": "shop"}
+        "regarding": {"apiVersion": "kulta.io/v1alpha1", "kind": "Rollout", "name": "checkout", "namespace": shop}
     }))
     .expect("event");
     events
@@ -559,12 +593,15 @@ async fn list_and_get_show_the_rollouts() {
 
     // list -A, with the kubeconfig from KUBECONFIG rather than a flag.
     let mut command = harness.bare_command(&["list", "-A"]);
-    command.env("KUBECONFIG", harness.sim.kubeconfig_path());
+    command.env("KUBECONFIG", &harness.kubeconfig);
     let all = finish(command, &["list", "-A"]).await;
     assert_eq!(all.code, Some(0), "{all:#?}");
-    let lines: Vec<&str> = all.stdout.lines().collect();
+    // A real cluster is shared: other tests' Rollouts are listed too. This test's rows are
+    // those of its two namespaces.
+    let mut lines = all.stdout.lines();
+    let header = lines.next().unwrap_or_default();
     assert_eq!(
-        lines[0].split_whitespace().collect::<Vec<_>>(),
+        header.split_whitespace().collect::<Vec<_>>(),
         [
             "NAMESPACE",
             "NAME",
@@ -576,31 +613,37 @@ async fn list_and_get_show_the_rollouts() {
         ],
         "{all:#?}"
     );
+    let rows: Vec<Vec<&str>> = lines
+        .map(|line| line.split_whitespace().take(6).collect::<Vec<_>>())
+        .filter(|row| {
+            row.first()
+                .is_some_and(|ns| *ns == namespace || *ns == shop)
+        })
+        .collect();
     assert_eq!(
-        lines[1].split_whitespace().take(6).collect::<Vec<_>>(),
-        ["default", "app", "Healthy", "-/2", "-", "0/1"],
-        "{all:#?}"
-    );
-    assert_eq!(
-        lines[2].split_whitespace().take(6).collect::<Vec<_>>(),
-        ["shop", "checkout", "Paused", "2/3", "20", "3/2"],
+        rows,
+        [
+            vec![namespace, "app", "Healthy", "-/2", "-", "0/1"],
+            vec![shop.as_str(), "checkout", "Paused", "2/3", "20", "3/2"],
+        ],
         "{all:#?}"
     );
 
     // -n before the subcommand, as kubectl users type it.
-    let shop = harness.ok(&["-n", "shop", "list"]).await;
-    assert!(shop.starts_with("NAME "), "{shop}");
+    let listed = harness.ok(&["-n", &shop, "list"]).await;
+    assert!(listed.starts_with("NAME "), "{listed}");
     assert!(
-        shop.contains("checkout") && !shop.contains("app "),
-        "{shop}"
+        listed.contains("checkout") && !listed.contains("app "),
+        "{listed}"
     );
 
     let view = harness
-        .ok(&["get", "rollout", "checkout", "-n", "shop"])
+        .ok(&["get", "rollout", "checkout", "-n", &shop])
         .await;
+    let namespace_line = format!("Namespace:   {shop}\n");
     for expected in [
         "Name:        checkout\n",
-        "Namespace:   shop\n",
+        namespace_line.as_str(),
         "Strategy:    canary, router gatewayAPI (HTTPRoute checkout-route)\n",
         "Phase:       Paused\n",
         "Step:        2 of 3: pause 10m\n",
@@ -624,18 +667,17 @@ async fn list_and_get_show_the_rollouts() {
     assert!(view.contains("aaa111   (no ReplicaSet)"), "{view}");
 
     // `get NAME` and `get rollout/NAME` are the same view.
-    let short = harness.ok(&["get", "rollout/checkout", "-n", "shop"]).await;
+    let short = harness.ok(&["get", "rollout/checkout", "-n", &shop]).await;
     assert!(short.contains("Name:        checkout"), "{short}");
 
     let missing = harness.run(&["get", "rollout", "nope"]).await;
     assert_eq!(missing.code, Some(3), "{missing:#?}");
     assert!(
-        missing
-            .stderr
-            .contains("rollout \"nope\" not found in namespace \"default\""),
+        missing.stderr.contains(&format!(
+            "rollout \"nope\" not found in namespace \"{namespace}\""
+        )),
         "{missing:#?}"
     );
-    harness.sim.shutdown().await;
 }
 
 #[tokio::test]
@@ -643,28 +685,49 @@ async fn context_and_its_namespace_come_from_the_kubeconfig() {
     let Some(harness) = Harness::start().await else {
         return;
     };
-    harness.namespace("shop").await;
+    let shop = harness.backend.create_namespace("shop").await;
     harness
         .rollout(
-            RolloutBuilder::new("checkout").namespace("shop").build(),
+            RolloutBuilder::new("checkout").namespace(&shop).build(),
             healthy(),
         )
         .await;
-    // current-context points at nothing; context "sim" at the sim with namespace "shop".
-    let server = format!("http://{}", harness.sim.address());
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: broken\n\
-         clusters:\n- name: sim\n  cluster:\n    server: {server}\n\
-         - name: nowhere\n  cluster:\n    server: http://127.0.0.1:9\n\
-         contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: admin\n    namespace: shop\n\
-         - name: broken\n  context:\n    cluster: nowhere\n    user: admin\n\
-         users:\n- name: admin\n  user:\n    token: admin\n"
-    );
-    let path = harness.dir.path().join("multi-kubeconfig");
-    std::fs::write(&path, kubeconfig).expect("kubeconfig written");
+    // current-context "broken" points at nothing; context "target" at the backend, with the
+    // administrator's credentials and namespace `shop`.
+    let mut kubeconfig = admin_kubeconfig(&harness.backend);
+    let admin = current_context(&mut kubeconfig).clone();
+    kubeconfig.clusters.push(NamedCluster {
+        name: "nowhere".to_string(),
+        cluster: Some(Cluster {
+            server: Some("http://127.0.0.1:9".to_string()),
+            ..Cluster::default()
+        }),
+        ..NamedCluster::default()
+    });
+    kubeconfig.contexts = vec![
+        NamedContext {
+            name: "target".to_string(),
+            context: Some(Context {
+                namespace: Some(shop.clone()),
+                ..admin.clone()
+            }),
+            ..NamedContext::default()
+        },
+        NamedContext {
+            name: "broken".to_string(),
+            context: Some(Context {
+                cluster: "nowhere".to_string(),
+                user: admin.user,
+                ..Context::default()
+            }),
+            ..NamedContext::default()
+        },
+    ];
+    kubeconfig.current_context = Some("broken".to_string());
+    let path = write_kubeconfig(harness.dir.path(), "multi-kubeconfig", &kubeconfig);
     let path = path.to_string_lossy().into_owned();
 
-    let mut command = harness.bare_command(&["--kubeconfig", &path, "--context", "sim", "list"]);
+    let mut command = harness.bare_command(&["--kubeconfig", &path, "--context", "target", "list"]);
     command.env_remove("KUBECONFIG");
     let listed = finish(command, &["list"]).await;
     assert_eq!(listed.code, Some(0), "{listed:#?}");
@@ -680,7 +743,6 @@ async fn context_and_its_namespace_come_from_the_kubeconfig() {
         unknown.stderr.contains("unable to load kubeconfig from"),
         "{unknown:#?}"
     );
-    harness.sim.shutdown().await;
 }
 
 #[tokio::test]
@@ -688,16 +750,19 @@ async fn get_watch_prints_a_block_per_change() {
     let Some(harness) = Harness::start().await else {
         return;
     };
-    let rollout = harness.rollout(two_steps("app"), progressing()).await;
+    let rollout = harness
+        .rollout(two_steps(&harness, "app"), progressing())
+        .await;
     let args = ["get", "rollout", "app", "--watch"];
     let mut child = harness.command(&args).spawn().expect("kubectl spawns");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     assert_eq!(next_phase(&mut lines).await, "Progressing");
-    harness.status("default", &rollout, healthy()).await;
+    harness
+        .status(harness.namespace(), &rollout, healthy())
+        .await;
     assert_eq!(next_phase(&mut lines).await, "Healthy");
     child.kill().await.expect("watch stopped");
-    harness.sim.shutdown().await;
 }
 
 /// The value of the next `Phase:` line of a `get --watch` output.

@@ -1,25 +1,34 @@
-//! The example router selected from a Rollout's spec, end to end against kulta-sim: the
-//! controller walks a canary whose weights live in a ConfigMap, and a simulated proxy
-//! acknowledges each weight.
+//! The example router selected from a Rollout's spec, end to end: the controller walks a canary
+//! whose weights live in a ConfigMap, and a simulated proxy acknowledges each weight.
+//!
+//! It runs against its own kulta-sim, or a fresh namespace of the real control plane when
+//! `KULTA_TEST_CLUSTER` names one (see [`kulta_test_support::Backend`]). There the controller
+//! runs under KULTA's ServiceAccount, whose ClusterRole has no ConfigMaps: like a deployment of
+//! this router, the test grants them with a Role of its own.
 
 // Test helpers outside `#[test]` functions may fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::rbac::v1::PolicyRule;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kulta_api::steps::{pause, set_weight};
 use kulta_api::testing::RolloutBuilder;
-use kulta_api::{Phase, Rollout};
+use kulta_api::{Phase, Rollout, RolloutStatus};
 use kulta_example_configmap_router::{ACKNOWLEDGED_ANNOTATION, ConfigMapRouterFactory, ROUTER_KEY};
-use kulta_sim::Sim;
+use kulta_test_support::{Backend, POLL, wait_for};
 use tokio_util::sync::CancellationToken;
+
+/// How long the first deploy may take to become Healthy.
+const FIRST_DEPLOY_DEADLINE: Duration = Duration::from_secs(60);
+/// How long the canary may take to complete (its steps include a 1 s pause).
+const CANARY_DEADLINE: Duration = Duration::from_secs(90);
 
 /// A stand-in for the proxy: whenever the ConfigMap's canary weight changes, it "reloads" and
 /// acknowledges it. Returns every weight it acknowledged, in order.
-async fn proxy(client: kube::Client, stop: CancellationToken) -> Vec<String> {
-    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+async fn proxy(api: Api<ConfigMap>, stop: CancellationToken) -> Vec<String> {
     let mut acknowledged = Vec::new();
     while !stop.is_cancelled() {
         if let Ok(Some(config_map)) = api.get_opt("app-weights").await {
@@ -51,16 +60,17 @@ async fn proxy(client: kube::Client, stop: CancellationToken) -> Vec<String> {
                 }
             }
         }
+        // A proxy polls its configuration; this is its polling interval, not a synchronisation.
         tokio::select! {
             () = stop.cancelled() => {}
-            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            () = tokio::time::sleep(POLL) => {}
         }
     }
     acknowledged
 }
 
-async fn services(client: &kube::Client) {
-    let api: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), "default");
+async fn services(backend: &Backend) {
+    let api: Api<Service> = Api::namespaced(backend.client(), backend.namespace());
     for name in ["app-stable", "app-canary"] {
         let service = serde_json::from_value(serde_json::json!({
             "metadata": {"name": name},
@@ -73,79 +83,88 @@ async fn services(client: &kube::Client) {
     }
 }
 
+/// What the router does with ConfigMaps: read, create, and merge-patch `data`. KULTA's own
+/// ClusterRole has no ConfigMaps, so a deployment of this router grants these.
+fn router_rules() -> Vec<PolicyRule> {
+    vec![PolicyRule {
+        api_groups: Some(vec![String::new()]),
+        resources: Some(vec!["configmaps".to_string()]),
+        verbs: vec!["get".to_string(), "create".to_string(), "patch".to_string()],
+        ..PolicyRule::default()
+    }]
+}
+
+/// The status of Rollout `app` when it is Healthy at its latest generation.
+async fn healthy(rollouts: &Api<Rollout>) -> Option<(Rollout, RolloutStatus)> {
+    let rollout = rollouts.get("app").await.ok()?;
+    let status = rollout.status.clone()?;
+    (status.phase == Some(Phase::Healthy)
+        && status.observed_generation == rollout.metadata.generation)
+        .then_some((rollout, status))
+}
+
 #[tokio::test]
 async fn a_canary_through_the_configmap_router() {
-    kulta_controller::cli::install_crypto_provider();
-    let sim = Sim::start().await.expect("sim");
-    sim.knobs().set_pod_ready_delay(Duration::from_millis(20));
-    let admin = sim.client();
-    kulta_sim::crds::install(&admin, &kulta_api::crd::all_crds(), Duration::from_secs(10))
-        .await
-        .expect("crds");
-    services(&admin).await;
+    let backend = Backend::start(|builder| builder).await;
+    // On the real control plane the agent has its own (default) pod ready delay.
+    if let Some(sim) = backend.sim() {
+        sim.knobs().set_pod_ready_delay(Duration::from_millis(20));
+    }
+    backend.install_crds(&kulta_api::crd::all_crds()).await;
+    backend
+        .grant_controller("kulta-configmap-router", router_rules())
+        .await;
+    services(&backend).await;
+    let namespace = backend.namespace();
+    let admin = backend.client();
+    let config_maps: Api<ConfigMap> = Api::namespaced(admin.clone(), namespace);
 
     let stop = CancellationToken::new();
-    let proxy_task = tokio::spawn(proxy(admin.clone(), stop.clone()));
-    let controller_client = sim.client_as("kulta-controller").expect("client");
+    let proxy_task = tokio::spawn(proxy(config_maps.clone(), stop.clone()));
+    let controller_client = backend.controller_client().await;
     let controller_stop = stop.clone();
+    // Only this test's namespace: a real cluster is shared with other tests.
     let controller = tokio::spawn(
         kulta_controller::Controller::builder(controller_client.clone())
+            .namespace(Some(namespace.to_string()))
             .router(ConfigMapRouterFactory::new(controller_client))
             .shutdown_on(async move { controller_stop.cancelled().await })
             .run(),
     );
 
     let rollout = RolloutBuilder::new("app")
+        .namespace(namespace)
         .replicas(2)
         .plugin(ROUTER_KEY, serde_json::json!({"configMap": "app-weights"}))
         .steps([set_weight(50), pause(Some("1s"))])
         .build();
-    let rollouts: Api<Rollout> = Api::namespaced(admin.clone(), "default");
+    let rollouts: Api<Rollout> = Api::namespaced(admin.clone(), namespace);
     rollouts
         .create(&PostParams::default(), &rollout)
         .await
         .expect("create rollout");
-    let healthy = || async {
-        let rollout = rollouts.get("app").await.ok()?;
-        let status = rollout.status?;
-        (status.phase == Some(Phase::Healthy)
-            && status.observed_generation == rollout.metadata.generation)
-            .then_some(status)
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while healthy().await.is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "first deploy never became Healthy"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_for(
+        "the first deploy Healthy",
+        FIRST_DEPLOY_DEADLINE,
+        || async { healthy(&rollouts).await },
+    )
+    .await;
 
     let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.26"}]}}}});
     rollouts
         .patch("app", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("new image");
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let status = loop {
-        if let Some(status) = healthy().await
-            && status.canary_revision.is_none()
-        {
-            let rollout = rollouts.get("app").await.expect("rollout");
-            if status.stable_revision
-                == Some(kulta_api::hash::revision_hash(&rollout.spec.template))
-            {
-                break status;
-            }
-        }
-        assert!(Instant::now() < deadline, "the canary never completed");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    let status = wait_for("the canary completed", CANARY_DEADLINE, || async {
+        let (rollout, status) = healthy(&rollouts).await?;
+        (status.canary_revision.is_none()
+            && status.stable_revision
+                == Some(kulta_api::hash::revision_hash(&rollout.spec.template)))
+        .then_some(status)
+    })
+    .await;
     assert_eq!(status.canary_weight, Some(0));
-    let config_map = Api::<ConfigMap>::namespaced(admin.clone(), "default")
-        .get("app-weights")
-        .await
-        .expect("configmap");
+    let config_map = config_maps.get("app-weights").await.expect("configmap");
     let data = config_map.data.expect("data");
     assert_eq!(
         (data["stableWeight"].as_str(), data["canaryWeight"].as_str()),
@@ -157,5 +176,4 @@ async fn a_canary_through_the_configmap_router() {
     controller.await.expect("controller");
     // The proxy saw every weight the steps asked for, in order: 0 (first deploy), 50, back to 0.
     assert_eq!(acknowledged, vec!["0", "50", "0"]);
-    sim.shutdown().await;
 }
