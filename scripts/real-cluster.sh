@@ -175,7 +175,7 @@ up() {
   kubectl="$(kubectl_bin)"
   log "building kulta-sim (the agent)"
   (cd "$root" && cargo build -q -p kulta-sim --bin kulta-sim)
-  agent="$root/target/debug/kulta-sim"
+  agent="${CARGO_TARGET_DIR:-$root/target}/debug/kulta-sim"
   pki
 
   local etcd_port etcd_peer_port api_port

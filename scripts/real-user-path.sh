@@ -27,6 +27,7 @@ cd "$root"
 PATH="$(scripts/kube-tools.sh):$PATH"
 work="$(mktemp -d)"
 controller_pid=""
+kulta="${CARGO_TARGET_DIR:-$root/target}/debug/kulta"
 
 log() { printf '\n--- user path: %s (%ss)\n' "$*" "$SECONDS" >&2; }
 fail() {
@@ -141,7 +142,7 @@ for var in json.load(sys.stdin)["spec"]["template"]["spec"]["containers"][0].get
     POD_NAME="$deployment-local" POD_NAMESPACE="$namespace" \
     KULTA_ADMIN_ADDR="127.0.0.1:$admin_port" KULTA_LOG_FORMAT=text \
     KUBECONFIG="$work/controller.kubeconfig" \
-    target/debug/kulta run >"$work/controller.log" 2>&1 &
+    "$kulta" run >"$work/controller.log" 2>&1 &
   controller_pid=$!
   for _ in $(seq 300); do
     curl -sf "http://127.0.0.1:$admin_port/readyz" >/dev/null && return 0
@@ -164,7 +165,7 @@ log "1. the README's workflow, as written"
 kubectl get crd rollouts.kulta.io >/dev/null 2>&1 && fail "the cluster already has KULTA's CRD: start it bare"
 cargo build --quiet --bin kulta --bin gen-crd
 cargo run --quiet --bin gen-crd > /tmp/rollout-crd.yaml
-cmp -s /tmp/rollout-crd.yaml <(target/debug/kulta crd) || fail "gen-crd and kulta crd differ"
+cmp -s /tmp/rollout-crd.yaml <("$kulta" crd) || fail "gen-crd and kulta crd differ"
 kubectl apply -f /tmp/rollout-crd.yaml
 kubectl wait --for condition=Established --timeout=60s crd/rollouts.kulta.io
 RUST_LOG=info cargo run --quiet --bin kulta >"$work/controller.log" 2>&1 &
