@@ -3,14 +3,16 @@
 //!
 //! The Gateway API CRDs are generated from the gateway-api crate's types
 //! (`CustomResourceExt::crd()`): HTTPRoute, GRPCRoute, Gateway, GatewayClass and ReferenceGrant,
-//! all `gateway.networking.k8s.io/v1`. They carry the crate's schema, not the upstream CEL rules;
-//! to test against the upstream YAML, apply it like any CRD.
+//! all `gateway.networking.k8s.io/v1`. They carry the crate's schema, not the upstream CEL rules
+//! (the HTTPRoute's has the upstream defaults and bounds of the fields a traffic router reads and
+//! writes added); to test against the upstream YAML, apply it like any CRD.
 
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::{Client, CustomResourceExt, ResourceExt};
+use serde_json::{Value, json};
 
 /// How long [`install_gateway_api`] waits for the kinds to be served.
 pub const DEFAULT_ESTABLISH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,15 +48,93 @@ pub enum CrdError {
 }
 
 /// The Gateway API CRDs the gateway controller and KULTA's router need: HTTPRoute, GRPCRoute,
-/// Gateway, GatewayClass and ReferenceGrant.
+/// Gateway, GatewayClass and ReferenceGrant. The HTTPRoute CRD carries the upstream defaults and
+/// bounds of the fields a traffic router reads and writes (see [`with_upstream_route_defaults`]).
 pub fn gateway_api_crds() -> Vec<CustomResourceDefinition> {
     vec![
-        gateway_api::httproutes::HttpRoute::crd(),
+        with_upstream_route_defaults(gateway_api::httproutes::HttpRoute::crd()),
         gateway_api::grpcroutes::GrpcRoute::crd(),
         gateway_api::gateways::Gateway::crd(),
         gateway_api::gatewayclasses::GatewayClass::crd(),
         gateway_api::referencegrants::ReferenceGrant::crd(),
     ]
+}
+
+/// The HTTPRoute CRD with the defaults and bounds of the upstream release's (v1.5.1) schema on
+/// the fields a traffic router reads and writes, which the crate's generated schema lacks: a
+/// backendRef's `group` (`""`), `kind` (`Service`), `weight` (1, from 0 to 1,000,000) and `port`
+/// (1 to 65535); a parentRef's `group` and `kind` (`Gateway`); a rule's `matches` (a `/` path
+/// prefix) and the route's `rules`. A real cluster stores these defaults, so a router sees
+/// `kind: Service` on every backend there; without them it would be tested on a shape no
+/// cluster serves. A node the generated schema does not have is left alone.
+pub fn with_upstream_route_defaults(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let Ok(mut value) = serde_json::to_value(&crd) else {
+        return crd;
+    };
+    let path_prefix = json!({"type": "PathPrefix", "value": "/"});
+    let additions = [
+        (
+            "/parentRefs/items/properties/group",
+            json!({"default": "gateway.networking.k8s.io"}),
+        ),
+        (
+            "/parentRefs/items/properties/kind",
+            json!({"default": "Gateway"}),
+        ),
+        (
+            "/rules",
+            json!({"default": [{"matches": [{"path": path_prefix}]}]}),
+        ),
+        (
+            "/rules/items/properties/matches",
+            json!({"default": [{"path": path_prefix}]}),
+        ),
+        (
+            "/rules/items/properties/matches/items/properties/path",
+            json!({"default": path_prefix}),
+        ),
+        (
+            "/rules/items/properties/matches/items/properties/path/properties/type",
+            json!({"default": "PathPrefix"}),
+        ),
+        (
+            "/rules/items/properties/matches/items/properties/path/properties/value",
+            json!({"default": "/"}),
+        ),
+        (
+            "/rules/items/properties/backendRefs/items/properties/group",
+            json!({"default": ""}),
+        ),
+        (
+            "/rules/items/properties/backendRefs/items/properties/kind",
+            json!({"default": "Service"}),
+        ),
+        (
+            "/rules/items/properties/backendRefs/items/properties/weight",
+            json!({"default": 1, "minimum": 0, "maximum": 1_000_000}),
+        ),
+        (
+            "/rules/items/properties/backendRefs/items/properties/port",
+            json!({"minimum": 1, "maximum": 65535}),
+        ),
+    ];
+    let versions = value
+        .pointer_mut("/spec/versions")
+        .and_then(Value::as_array_mut);
+    for version in versions.into_iter().flatten() {
+        let Some(spec) = version.pointer_mut("/schema/openAPIV3Schema/properties/spec/properties")
+        else {
+            continue;
+        };
+        for (pointer, fields) in &additions {
+            if let (Some(Value::Object(node)), Value::Object(fields)) =
+                (spec.pointer_mut(pointer), fields)
+            {
+                node.extend(fields.clone());
+            }
+        }
+    }
+    serde_json::from_value(value).unwrap_or(crd)
 }
 
 /// Creates the Gateway API CRDs (idempotent: existing ones are left as they are) and waits until
@@ -165,5 +245,35 @@ mod tests {
                     .any(|version| version.served && version.storage)
             );
         }
+    }
+
+    #[test]
+    fn the_route_schema_has_the_upstream_defaults_and_weight_bounds() {
+        let crd = gateway_api_crds().remove(0);
+        let schema = serde_json::to_value(&crd).unwrap();
+        let spec = schema
+            .pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties")
+            .unwrap();
+        let backend = spec
+            .pointer("/rules/items/properties/backendRefs/items/properties")
+            .unwrap();
+        assert_eq!(backend["group"]["default"], "");
+        assert_eq!(backend["kind"]["default"], "Service");
+        assert_eq!(backend["weight"]["default"], 1);
+        // JSONSchemaProps holds bounds as floats.
+        assert_eq!(backend["weight"]["maximum"].as_f64(), Some(1_000_000.0));
+        assert_eq!(backend["port"]["minimum"].as_f64(), Some(1.0));
+        assert_eq!(
+            spec.pointer("/parentRefs/items/properties/kind/default"),
+            Some(&json!("Gateway"))
+        );
+        assert_eq!(
+            spec.pointer("/rules/items/properties/matches/default"),
+            Some(&json!([{"path": {"type": "PathPrefix", "value": "/"}}]))
+        );
+        assert_eq!(
+            spec.pointer("/rules/default/0/matches/0/path/value"),
+            Some(&json!("/"))
+        );
     }
 }

@@ -187,12 +187,19 @@ pub fn finalizers(object: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Sets `deletionTimestamp` (once) and, for foreground deletion, the `foregroundDeletion`
-/// finalizer.
+/// Sets `deletionTimestamp` (once, bumping `metadata.generation` where the kind keeps one: the
+/// object's controllers must now stop acting on it, as kube-apiserver's graceful deletion
+/// says) and, for foreground deletion, the `foregroundDeletion` finalizer.
 pub fn mark_deleting(object: &mut Value, foreground: bool) {
     if object["metadata"].get("deletionTimestamp").is_none() {
         object["metadata"]["deletionTimestamp"] = Value::String(now_timestamp());
         object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        if let Some(generation) = object["metadata"]["generation"]
+            .as_i64()
+            .filter(|generation| *generation > 0)
+        {
+            object["metadata"]["generation"] = json!(generation + 1);
+        }
     }
     if foreground {
         let mut list = finalizers(object);
@@ -200,5 +207,28 @@ pub fn mark_deleting(object: &mut Value, foreground: bool) {
             list.push(gc::FOREGROUND_FINALIZER.to_string());
             object["metadata"]["finalizers"] = json!(list);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starting_deletion_bumps_the_generation_once() {
+        let mut object = json!({"metadata": {"name": "web", "generation": 2, "finalizers": ["a"]}});
+        mark_deleting(&mut object, false);
+        assert_eq!(object["metadata"]["generation"], 3);
+        assert_eq!(object["metadata"]["deletionGracePeriodSeconds"], 0);
+        mark_deleting(&mut object, true);
+        assert_eq!(object["metadata"]["generation"], 3, "already deleting");
+        assert_eq!(
+            finalizers(&object),
+            ["a".to_string(), gc::FOREGROUND_FINALIZER.to_string()]
+        );
+
+        let mut untracked = json!({"metadata": {"name": "settings", "finalizers": ["a"]}});
+        mark_deleting(&mut untracked, false);
+        assert!(untracked["metadata"].get("generation").is_none());
     }
 }

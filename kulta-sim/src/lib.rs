@@ -11,11 +11,13 @@
 //!
 //! Layout: [`server`] routes requests to [`handlers`] (resource verbs), [`watch`],
 //! [`discovery`] and [`openapi`] (with [`builtin_openapi`]); [`store`] holds objects and events;
-//! [`write`], [`gc`] and [`crd`] implement the API server's write rules; [`protobuf`] decodes
+//! [`write`] (with [`objectmeta`] and [`builtin_validation`]), [`gc`] and [`crd`]
+//! implement the API server's write rules; [`protobuf`] decodes
 //! protobuf bodies of built-in kinds; [`table`] and [`printers`] render `kubectl get` tables;
 //! [`faults`] and [`requestlog`] serve tests.
 
 pub mod builtin_openapi;
+pub mod builtin_validation;
 pub mod collection;
 pub mod controllers;
 pub mod crd;
@@ -28,6 +30,7 @@ pub mod gc;
 pub mod handlers;
 pub mod jsonpath;
 pub mod kubeconfig;
+pub mod objectmeta;
 pub mod openapi;
 pub mod patch;
 pub mod printers;

@@ -43,8 +43,9 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 /// Applies a JSON Patch. A `test` whose value is `null` passes when the path is missing.
 ///
 /// # Errors
-/// 400 for a malformed patch document, 422 (reason Invalid) when an operation fails, which is
-/// what the real server answers for a failed `test`.
+/// 400 for a malformed patch document; when an operation fails (a `test` that does not match,
+/// a path that is not there), what the real server answers: 422 Invalid with its generic
+/// message ([`ApiError::patch_not_applicable`]).
 pub fn json_patch(target: &mut Value, patch: &Value) -> ApiResult<()> {
     let operations: json_patch::Patch = serde_json::from_value(patch.clone())
         .map_err(|error| ApiError::bad_request(format!("error decoding patch: {error}")))?;
@@ -57,7 +58,7 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> ApiResult<()> {
             continue;
         }
         json_patch::patch(&mut working, std::slice::from_ref(operation))
-            .map_err(|error| ApiError::unprocessable(error.to_string()))?;
+            .map_err(|_| ApiError::patch_not_applicable())?;
     }
     *target = working;
     Ok(())
@@ -269,6 +270,14 @@ mod tests {
         let error = json_patch(&mut doc, &patch).unwrap_err();
         assert_eq!(error.code, 422);
         assert_eq!(doc["spec"]["w"], 1);
+        // kube-apiserver's generic answer, not the patch library's wording.
+        assert_eq!(
+            error.message,
+            "the server rejected our request due to an error in our request"
+        );
+        let missing = json!([{"op": "remove", "path": "/spec/missing"}]);
+        let error = json_patch(&mut doc, &missing).unwrap_err();
+        assert_eq!(error.message, ApiError::patch_not_applicable().message);
     }
 
     #[test]

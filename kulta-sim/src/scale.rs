@@ -10,9 +10,76 @@ use crate::jsonpath;
 use crate::patch::PatchType;
 use crate::query::parse_body;
 use crate::resources::ResourceType;
+use crate::schema::{FieldViolation, ViolationReason, go_value};
 use crate::server::App;
 use crate::status::{ApiError, ApiResult};
 use crate::write::Part;
+
+/// The scale subresource's check of the desired replicas, as kube-apiserver makes it on every
+/// write of a custom resource with one (`ValidateScaleSpec`): a whole number from 0 to 2^31-1,
+/// reported at the `specReplicasPath` as the CRD spells it (leading dot included). A value of
+/// another type fails the server's accessor (`unstructured.NestedInt64`), which says so with
+/// the value as Go prints it, while the desired replicas read as 0.
+pub fn spec_violations(resource: &ResourceType, object: &Value) -> Vec<FieldViolation> {
+    let Some(scale) = &resource.scale else {
+        return Vec::new();
+    };
+    let fields: Vec<&str> = scale
+        .spec_replicas_path
+        .trim_start_matches('.')
+        .split('.')
+        .collect();
+    let violation = |replicas: i64, message: String| {
+        vec![FieldViolation {
+            field: scale.spec_replicas_path.clone(),
+            reason: ViolationReason::Invalid,
+            message: format!("Invalid value: {replicas}: {message}"),
+        }]
+    };
+    let mut node = object;
+    for (index, field) in fields.iter().enumerate() {
+        let Some(map) = node.as_object() else {
+            // Go's accessor treats a null on the way as absent.
+            if node.is_null() {
+                return Vec::new();
+            }
+            let (shown, type_name) = go_value(node);
+            let path = format!(".{}", fields[..=index].join("."));
+            return violation(
+                0,
+                format!(
+                    "{path} accessor error: {shown} is of the type {type_name}, expected map[string]interface{{}}"
+                ),
+            );
+        };
+        match map.get(*field) {
+            Some(next) => node = next,
+            None => return Vec::new(),
+        }
+    }
+    let Some(replicas) = node.as_i64() else {
+        // A null was dropped before validation (not nullable, no default): nothing to read.
+        if node.is_null() {
+            return Vec::new();
+        }
+        let (shown, type_name) = go_value(node);
+        let path = format!(".{}", fields.join("."));
+        return violation(
+            0,
+            format!("{path} accessor error: {shown} is of the type {type_name}, expected int64"),
+        );
+    };
+    if replicas < 0 {
+        violation(replicas, "should be a non-negative integer".to_string())
+    } else if replicas > i64::from(i32::MAX) {
+        violation(
+            replicas,
+            format!("should be less than or equal to {}", i32::MAX),
+        )
+    } else {
+        Vec::new()
+    }
+}
 
 fn selector_string(object: &Value) -> String {
     let selector = &object["spec"]["selector"];
@@ -177,4 +244,61 @@ pub(crate) fn update_scale(
         StatusCode::OK,
         &scale_of(&request.resource, &updated),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::builtin_resources;
+
+    fn with_scale() -> ResourceType {
+        builtin_resources()
+            .into_iter()
+            .find(|resource| resource.kind == "ReplicaSet")
+            .expect("ReplicaSets have a scale subresource")
+    }
+
+    fn messages(object: Value) -> Vec<(String, String)> {
+        spec_violations(&with_scale(), &object)
+            .into_iter()
+            .map(|violation| (violation.field, violation.message))
+            .collect()
+    }
+
+    #[test]
+    fn desired_replicas_are_a_whole_number_in_range() {
+        assert!(messages(json!({"spec": {"replicas": 3}})).is_empty());
+        assert!(messages(json!({"spec": {}})).is_empty());
+        assert_eq!(
+            messages(json!({"spec": {"replicas": -1}})),
+            [(
+                ".spec.replicas".to_string(),
+                "Invalid value: -1: should be a non-negative integer".to_string()
+            )]
+        );
+        assert_eq!(
+            messages(json!({"spec": {"replicas": 2_147_483_648_i64}}))[0].1,
+            "Invalid value: 2147483648: should be less than or equal to 2147483647"
+        );
+    }
+
+    #[test]
+    fn ill_typed_replicas_fail_the_accessor_as_go_words_it() {
+        assert_eq!(
+            messages(json!({"spec": {"replicas": "three"}})),
+            [(
+                ".spec.replicas".to_string(),
+                "Invalid value: 0: .spec.replicas accessor error: three is of the type string, expected int64".to_string()
+            )]
+        );
+        assert_eq!(
+            messages(json!({"spec": {"replicas": 1.5}}))[0].1,
+            "Invalid value: 0: .spec.replicas accessor error: 1.5 is of the type float64, expected int64"
+        );
+        assert_eq!(
+            messages(json!({"spec": "x"}))[0].1,
+            "Invalid value: 0: .spec.replicas accessor error: x is of the type string, expected map[string]interface{}"
+        );
+        assert!(messages(json!({"spec": {"replicas": null}})).is_empty());
+    }
 }

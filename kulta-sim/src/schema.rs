@@ -14,6 +14,8 @@ mod cel;
 mod checks;
 mod shape;
 
+pub(crate) use checks::go_value;
+
 /// Deepest schema nesting walked; deeper parts are left alone.
 const MAX_DEPTH: usize = 64;
 

@@ -67,7 +67,7 @@ impl ApiError {
             "NotFound",
             format!("{} \"{name}\" not found", qualified_resource(group, plural)),
         );
-        error.details = Some(json!({"name": name, "group": group, "kind": plural}));
+        error.details = Some(details(name, group, plural));
         error
     }
 
@@ -103,7 +103,7 @@ impl ApiError {
                 qualified_resource(group, plural)
             ),
         );
-        error.details = Some(json!({"name": name, "group": group, "kind": plural}));
+        error.details = Some(details(name, group, plural));
         error
     }
 
@@ -127,7 +127,7 @@ impl ApiError {
                 qualified_resource(group, plural)
             ),
         );
-        error.details = Some(json!({"name": name, "group": group, "kind": plural}));
+        error.details = Some(details(name, group, plural));
         error
     }
 
@@ -186,13 +186,26 @@ impl ApiError {
                 qualified_kind(group, kind)
             ),
         );
-        error.details = Some(json!({"name": name, "group": group, "kind": kind, "causes": causes}));
+        let mut details = details(name, group, kind);
+        details["causes"] = Value::Array(causes);
+        error.details = Some(details);
         error
     }
 
-    /// 422 with reason Invalid and a plain message (a failed JSON Patch `test`).
+    /// 422 with reason Invalid and a plain message.
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(422, "Invalid", message)
+    }
+
+    /// 422 Invalid as kube-apiserver's generic error path builds it, for a JSON Patch an
+    /// operation of which failed (a `test` that did not match, a path that is not there): a
+    /// fixed message and empty details, the patch library's own error left out. Clients tell a
+    /// lost race by this message (KULTA's route writer does).
+    pub fn patch_not_applicable() -> Self {
+        let mut error =
+            Self::unprocessable("the server rejected our request due to an error in our request");
+        error.details = Some(json!({}));
+        error
     }
 
     /// 429 TooManyRequests with Retry-After.
@@ -294,11 +307,63 @@ impl IntoResponse for ApiError {
 
 /// A `Status` with `status: Success`, as returned by an immediate delete.
 pub fn success_status(group: &str, plural: &str, name: &str, uid: &str) -> Value {
+    let mut details = details(name, group, plural);
+    if !uid.is_empty() {
+        details["uid"] = json!(uid);
+    }
     json!({
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Success",
-        "details": {"name": name, "group": group, "kind": plural, "uid": uid},
+        "details": details,
     })
+}
+
+/// `StatusDetails` with its name, group and kind, each left out when empty (`omitempty` in Go:
+/// errors about core resources carry no `group`).
+fn details(name: &str, group: &str, kind: &str) -> Value {
+    let mut details = json!({});
+    for (field, value) in [("name", name), ("group", group), ("kind", kind)] {
+        if !value.is_empty() {
+            details[field] = json!(value);
+        }
+    }
+    details
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_leave_out_an_empty_group_as_go_does() {
+        let core = ApiError::not_found("", "configmaps", "settings");
+        assert_eq!(
+            core.details,
+            Some(json!({"name": "settings", "kind": "configmaps"}))
+        );
+        let grouped = ApiError::conflict("apps", "replicasets", "web");
+        assert_eq!(
+            grouped.details,
+            Some(json!({"name": "web", "group": "apps", "kind": "replicasets"}))
+        );
+        let deleted = success_status("", "configmaps", "settings", "u-1");
+        assert_eq!(
+            deleted["details"],
+            json!({"name": "settings", "kind": "configmaps", "uid": "u-1"})
+        );
+    }
+
+    #[test]
+    fn a_failed_json_patch_is_the_generic_invalid_answer() {
+        let status = ApiError::patch_not_applicable().to_status();
+        assert_eq!(status["code"], 422);
+        assert_eq!(status["reason"], "Invalid");
+        assert_eq!(
+            status["message"],
+            "the server rejected our request due to an error in our request"
+        );
+        assert_eq!(status["details"], json!({}));
+    }
 }

@@ -11,7 +11,7 @@ use crate::resources::{GroupResource, ResourceType};
 use crate::schema::{self, FieldViolation, ViolationReason};
 use crate::status::{ApiError, ApiResult};
 use crate::store::{EventType, StoreInner, new_uid, now_timestamp};
-use crate::{crd, defaults, typed};
+use crate::{builtin_validation, crd, defaults, objectmeta, scale, typed};
 
 /// Which part of the object a write addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,16 +119,18 @@ fn spec_changed(next: &Value, old: &Value) -> bool {
             .any(|(key, value)| old.get(key) != Some(value))
 }
 
-/// Runs defaults, pruning and validation of a custom resource, as the real server orders them.
+/// Runs defaults, pruning and validation of a custom resource, as the real server orders them;
+/// `metadata` (the new object's name violations) comes first in the answer.
 fn check_custom(
     resource: &ResourceType,
     name: &str,
     object: &mut Value,
     old: Option<&Value>,
     field_validation: FieldValidation,
+    metadata: Vec<FieldViolation>,
 ) -> ApiResult<()> {
     let Some(prepared) = &resource.schema else {
-        return Ok(());
+        return refuse(resource, name, metadata);
     };
     let schema = prepared.value();
     schema::apply_defaults(schema, object);
@@ -148,38 +150,22 @@ fn check_custom(
         }
     }
     schema::prune(schema, object);
-    let violations = prepared.validate_with(object, old, scale_spec_violations(resource, object));
+    let mut violations = metadata;
+    violations.extend(prepared.validate_with(
+        object,
+        old,
+        scale::spec_violations(resource, object),
+    ));
+    refuse(resource, name, violations)
+}
+
+/// 422 Invalid with `violations`, unless there are none.
+fn refuse(resource: &ResourceType, name: &str, violations: Vec<FieldViolation>) -> ApiResult<()> {
     if violations.is_empty() {
         Ok(())
     } else {
         Err(ApiError::invalid(resource, name, &violations))
     }
-}
-
-/// The scale subresource's check of the desired replicas, as kube-apiserver makes it on every
-/// write of a custom resource with one: a whole number from 0 to 2^31-1, reported at the
-/// `specReplicasPath` as the CRD spells it (leading dot included).
-fn scale_spec_violations(resource: &ResourceType, object: &Value) -> Vec<FieldViolation> {
-    let Some(scale) = &resource.scale else {
-        return Vec::new();
-    };
-    let path = scale.spec_replicas_path.trim_start_matches('.');
-    let replicas = path
-        .split('.')
-        .try_fold(object, |node, key| node.get(key))
-        .and_then(Value::as_i64);
-    let message = match replicas {
-        Some(replicas) if replicas < 0 => "should be a non-negative integer".to_string(),
-        Some(replicas) if replicas > i64::from(i32::MAX) => {
-            format!("should be less than or equal to {}", i32::MAX)
-        }
-        _ => return Vec::new(),
-    };
-    vec![FieldViolation {
-        field: scale.spec_replicas_path.clone(),
-        reason: ViolationReason::Invalid,
-        message: format!("Invalid value: {}: {message}", replicas.unwrap_or_default()),
-    }]
 }
 
 fn required(field: &str, message: &str) -> FieldViolation {
@@ -200,6 +186,8 @@ fn initial_status(resource: &ResourceType, object: &mut Value) {
     match (resource.group.as_str(), resource.kind.as_str()) {
         ("", "Namespace") => object["status"] = json!({"phase": "Active"}),
         ("", "Pod") => object["status"] = json!({"phase": "Pending"}),
+        // Go's ServiceStatus and its LoadBalancerStatus are structs: never left out.
+        ("", "Service") => object["status"] = json!({"loadBalancer": {}}),
         _ => {}
     }
 }
@@ -273,7 +261,10 @@ impl StoreInner {
         metadata.remove("selfLink");
         metadata.insert("uid".into(), Value::String(new_uid()));
         metadata.insert("creationTimestamp".into(), Value::String(now_timestamp()));
-        metadata.insert("generation".into(), json!(1));
+        if objectmeta::tracks_generation(resource) {
+            metadata.insert("generation".into(), json!(1));
+        }
+        let name_violations = objectmeta::name_violations(resource, metadata);
         object["apiVersion"] = Value::String(resource.api_version());
         object["kind"] = Value::String(resource.kind.clone());
 
@@ -303,11 +294,23 @@ impl StoreInner {
         typed::decode_builtin(resource, &mut object, options.field_validation)?;
         self.apply_builtin_defaults(resource, &mut object, None);
         if resource.custom {
-            check_custom(resource, &name, &mut object, None, options.field_validation)?;
+            check_custom(
+                resource,
+                &name,
+                &mut object,
+                None,
+                options.field_validation,
+                name_violations,
+            )?;
+        } else {
+            let mut violations = name_violations;
+            violations.extend(builtin_validation::violations(resource, &object));
+            refuse(resource, &name, violations)?;
         }
         if crd::is_crd(&group_resource) {
             crd::prepare(self, &mut object)?;
         }
+        objectmeta::omit_empty(&mut object);
         if options.dry_run {
             return Ok(Arc::new(object));
         }
@@ -364,13 +367,15 @@ impl StoreInner {
             }
             Some(rv) if !rv.is_empty() => {}
             _ if options.require_resource_version => {
-                return Err(ApiError::invalid(
-                    resource,
+                // The registry store's own check: it names the resource, not the kind.
+                return Err(ApiError::invalid_kind(
+                    &resource.group,
+                    &resource.plural,
                     name,
                     &[FieldViolation {
                         field: "metadata.resourceVersion".into(),
                         reason: ViolationReason::Invalid,
-                        message: "Invalid value: 0x0: must be specified for an update".into(),
+                        message: "Invalid value: 0: must be specified for an update".into(),
                     }],
                 ));
             }
@@ -437,6 +442,13 @@ impl StoreInner {
                 &mut next,
                 Some(&old),
                 options.field_validation,
+                Vec::new(),
+            )?;
+        } else {
+            refuse(
+                resource,
+                name,
+                builtin_validation::violations(resource, &next),
             )?;
         }
         let deleting = old["metadata"].get("deletionTimestamp").is_some();
@@ -465,13 +477,14 @@ impl StoreInner {
                 ));
             }
         }
-        if spec_changed(&next, &old) {
+        if objectmeta::tracks_generation(resource) && spec_changed(&next, &old) {
             let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             next["metadata"]["generation"] = json!(generation);
         }
         if crd::is_crd(&group_resource) {
             crd::prepare_update(&mut next, &old)?;
         }
+        objectmeta::omit_empty(&mut next);
         if next == *old {
             return Ok(old);
         }
@@ -490,3 +503,7 @@ impl StoreInner {
         Ok(stored)
     }
 }
+
+#[cfg(test)]
+#[path = "write_tests.rs"]
+mod tests;

@@ -40,7 +40,8 @@ async fn crud_round_trip_with_system_metadata() {
     let meta = &created.metadata;
     assert!(meta.uid.is_some());
     assert!(meta.creation_timestamp.is_some());
-    assert_eq!(meta.generation, Some(1));
+    // ConfigMaps keep no generation on kube-apiserver (their strategy sets none).
+    assert_eq!(meta.generation, None);
     assert_eq!(meta.namespace.as_deref(), Some("default"));
 
     let fetched = api.get("a").await.unwrap();

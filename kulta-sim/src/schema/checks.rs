@@ -35,6 +35,37 @@ pub(super) fn render(value: &Value) -> String {
     }
 }
 
+/// A decoded JSON value as Go's `%v` prints it and the Go type name `%T` gives, as the API
+/// server's unstructured accessors word their errors (`three is of the type string`): strings
+/// bare, maps as `map[k:v]` with sorted keys, lists as `[a b]`.
+pub(crate) fn go_value(value: &Value) -> (String, &'static str) {
+    match value {
+        Value::Null => ("<nil>".to_string(), "<nil>"),
+        Value::Bool(flag) => (flag.to_string(), "bool"),
+        Value::Number(number) => match number.as_i64() {
+            Some(integer) => (integer.to_string(), "int64"),
+            None => (go_float(number.as_f64().unwrap_or_default()), "float64"),
+        },
+        Value::String(text) => (text.clone(), "string"),
+        Value::Array(items) => {
+            let shown: Vec<String> = items.iter().map(|item| go_value(item).0).collect();
+            (format!("[{}]", shown.join(" ")), "[]interface {}")
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by_key(|(key, _)| *key);
+            let shown: Vec<String> = entries
+                .into_iter()
+                .map(|(key, value)| format!("{key}:{}", go_value(value).0))
+                .collect();
+            (
+                format!("map[{}]", shown.join(" ")),
+                "map[string]interface {}",
+            )
+        }
+    }
+}
+
 /// Go's `%v` of a float64: the shortest representation, in exponent form (`1e+21`, `1e-05`)
 /// outside `1e-4 <= |f| < 1e21`.
 pub(super) fn go_float(float: f64) -> String {
@@ -419,18 +450,6 @@ fn check_object(
     out: &mut Vec<FieldViolation>,
     depth: usize,
 ) {
-    if let Some(required) = schema.get("required").and_then(Value::as_array) {
-        for name in required.iter().filter_map(Value::as_str) {
-            if !map.contains_key(name) {
-                push(
-                    out,
-                    &join_property(path, name),
-                    ViolationReason::Required,
-                    "Required value".to_string(),
-                );
-            }
-        }
-    }
     let count = map.len() as u64;
     if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
         && count > max
@@ -475,6 +494,19 @@ fn check_object(
                 if let Some(additional) = additional {
                     check_node(additional, child, &join_key(path, key), out, depth + 1);
                 }
+            }
+        }
+    }
+    // After the properties' own errors, as kube-openapi's object validator reports them.
+    if let Some(required) = schema.get("required").and_then(Value::as_array) {
+        for name in required.iter().filter_map(Value::as_str) {
+            if !map.contains_key(name) {
+                push(
+                    out,
+                    &join_property(path, name),
+                    ViolationReason::Required,
+                    "Required value".to_string(),
+                );
             }
         }
     }

@@ -578,6 +578,35 @@ fn float_bounds_and_values_print_like_go() {
     }
 }
 
+#[test]
+fn a_missing_required_field_is_reported_after_the_errors_of_present_fields() {
+    // kube-openapi's object validator checks the properties first, then `required`.
+    let found = violations(json!({"strategy": {"canary": {"steps": [{"setWeight": 150}]}}}));
+    let fields: Vec<&str> = found.iter().map(|(field, _, _)| field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["spec.strategy.canary.steps[0].setWeight", "spec.replicas"]
+    );
+}
+
+#[test]
+fn go_values_print_with_their_go_types() {
+    for (value, shown, type_name) in [
+        (json!("three"), "three", "string"),
+        (json!(true), "true", "bool"),
+        (json!(1.5), "1.5", "float64"),
+        (json!(3), "3", "int64"),
+        (
+            json!({"b": 1, "a": "x"}),
+            "map[a:x b:1]",
+            "map[string]interface {}",
+        ),
+        (json!([1, "a"]), "[1 a]", "[]interface {}"),
+    ] {
+        assert_eq!(go_value(&value), (shown.to_string(), type_name), "{value}");
+    }
+}
+
 /// A schema whose rules read every kind of value kube-cel converts specially (date-times,
 /// durations, bytes, maps with unescaped keys, embedded resources, escaped property names),
 /// beside subtrees that hold nothing a rule can see.
@@ -851,9 +880,10 @@ fn failed_bounds_do_not_stop_the_rules_but_a_missing_field_does() {
             .iter()
             .map(|v| (v.field.as_str(), v.reason))
             .collect::<Vec<_>>(),
+        // The present field's error first, then the missing one (kube-openapi's order).
         vec![
-            ("spec.service", ViolationReason::Required),
             ("spec.weight", ViolationReason::Invalid),
+            ("spec.service", ViolationReason::Required),
             ("<nil>", ViolationReason::Invalid),
         ],
         "{found:?}"
