@@ -41,7 +41,8 @@ fail() { printf 'real-cluster: FAILED: %s\n' "$*" >&2; exit 1; }
 k8s_version() { awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$root/tools/k8s/go.mod"; }
 etcd_version() { awk '$1 == "go.etcd.io/etcd/server/v3" {print $2; exit}' "$root/tools/etcd/go.mod"; }
 gateway_api_version() {
-  awk '$1 == "sigs.k8s.io/gateway-api" {print $2; exit}' "$root/tools/gateway-api/go.mod"
+  awk '{for (i = 1; i < NF; i++) if ($i == "sigs.k8s.io/gateway-api") {print $(i + 1); exit}}' \
+    "$root/tools/gateway-api/go.mod"
 }
 bin_dir() {
   local digest
