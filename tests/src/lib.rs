@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -33,7 +33,7 @@ pub use kulta_api::testing::RolloutBuilder;
 /// A generous cap for anything the controller should do promptly.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 /// Polling interval of the waits.
-pub const POLL: Duration = Duration::from_millis(25);
+pub use kulta_test_support::POLL;
 
 /// The Gateway API HTTPRoute resource.
 pub fn route_resource() -> ApiResource {
@@ -393,37 +393,31 @@ impl TestCluster {
 
     /// Waits until `probe` returns `Some`, polling every [`POLL`] until `deadline`; panics with
     /// `what` and the last Rollout statuses on timeout.
-    pub async fn wait_for<T, F, Fut>(&self, what: &str, deadline: Duration, mut probe: F) -> T
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, deadline: Duration, probe: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Option<T>>,
     {
-        let until = Instant::now() + deadline;
-        loop {
-            if let Some(value) = probe().await {
-                return value;
-            }
-            if Instant::now() >= until {
-                let statuses: Vec<_> = self
-                    .rollouts()
-                    .list(&ListParams::default())
-                    .await
-                    .map(|list| {
-                        list.items
-                            .into_iter()
-                            .map(|r| {
-                                (
-                                    r.name_any(),
-                                    serde_json::to_string_pretty(&r.status).unwrap_or_default(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                panic!("timed out after {deadline:?} waiting for {what}; rollouts: {statuses:#?}");
-            }
-            tokio::time::sleep(POLL).await;
+        if let Some(value) = kulta_test_support::wait_until(deadline, probe).await {
+            return value;
         }
+        let statuses: Vec<_> = self
+            .rollouts()
+            .list(&ListParams::default())
+            .await
+            .map(|list| {
+                list.items
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            r.name_any(),
+                            serde_json::to_string_pretty(&r.status).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        panic!("timed out after {deadline:?} waiting for {what}; rollouts: {statuses:#?}");
     }
 
     /// Waits until the status of Rollout `name` satisfies `condition`; returns it.

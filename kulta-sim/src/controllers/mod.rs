@@ -34,14 +34,7 @@ pub fn spawn_agent(
         knobs.clone(),
         shutdown.clone(),
     ))];
-    for (kind, plural) in gateway::ROUTE_KINDS {
-        handles.push(tokio::spawn(gateway::supervise(
-            client.clone(),
-            knobs.clone(),
-            shutdown.clone(),
-            gateway::route_resource(kind, plural),
-        )));
-    }
+    handles.extend(spawn_gateways(&client, &knobs, &shutdown));
     handles
 }
 
@@ -65,15 +58,27 @@ pub fn spawn(
             shutdown.clone(),
         )),
     ];
-    for (kind, plural) in gateway::ROUTE_KINDS {
-        handles.push(tokio::spawn(gateway::supervise(
-            client.clone(),
-            knobs.clone(),
-            shutdown.clone(),
-            gateway::route_resource(kind, plural),
-        )));
-    }
+    handles.extend(spawn_gateways(&client, &knobs, &shutdown));
     handles
+}
+
+/// The gateway's status writer, one per route kind.
+fn spawn_gateways(
+    client: &kube::Client,
+    knobs: &Arc<ControllerKnobs>,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    gateway::ROUTE_KINDS
+        .iter()
+        .map(|(kind, plural)| {
+            tokio::spawn(gateway::supervise(
+                client.clone(),
+                knobs.clone(),
+                shutdown.clone(),
+                gateway::route_resource(kind, plural),
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]
