@@ -1,16 +1,53 @@
-//! Figures computed from the sim's request log: both ends of every latency are requests the API
-//! server received, never the controller's own account.
+//! Figures computed from the API server's request log (kulta-sim's, or kube-apiserver's audit
+//! log): both ends of every latency are requests the API server received, never the
+//! controller's own account.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
-use kulta_sim::RequestRecord;
+use kulta_test_support::Request;
 use serde::Serialize;
 
-/// The bench's own identity (its promote PATCHes are the eligible moments).
+/// The bench's own identity on kulta-sim (its promote PATCHes are the eligible moments).
 pub const BENCH_IDENTITY: &str = "kulta-bench";
-/// The controller's identity (the token of its kubeconfig).
+/// The controller's identity on kulta-sim (the token of its kubeconfig).
 pub const CONTROLLER_IDENTITY: &str = "kulta-controller";
+
+/// Who is who in the request log of one backend.
+#[derive(Clone, Debug)]
+pub struct Identities {
+    /// The bench (creates, promotes).
+    pub bench: String,
+    /// KULTA's controller.
+    pub controller: String,
+    /// The simulated cluster: kulta-sim's controllers, or on the real control plane the
+    /// `kulta-sim agent` (kubelet and gateway).
+    pub cluster: String,
+    /// Which of the cluster's writes says that a canary became available.
+    pub available: AvailableSignal,
+}
+
+/// The last write the request log shows before a canary counts as available.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum AvailableSignal {
+    /// kulta-sim's ReplicaSet controller writes the canary ReplicaSet's status.
+    ReplicaSetStatus,
+    /// The agent's status write of the canary's pod (Ready). On the real control plane
+    /// kube-controller-manager writes the ReplicaSet's status, and the audit policy of
+    /// scripts/real-cluster.sh leaves kube-system's ServiceAccounts out of the log; the
+    /// latency so measured includes kube-controller-manager's ReplicaSet sync.
+    PodStatus,
+}
+
+/// `later - earlier`, zero when the clock says otherwise.
+pub fn elapsed(earlier: SystemTime, later: SystemTime) -> Duration {
+    later.duration_since(earlier).unwrap_or_default()
+}
+
+/// The ReplicaSet a pod belongs to, from its generated name (`<replica set>-<5 characters>`).
+pub fn replica_set_of_pod(pod: &str) -> Option<&str> {
+    pod.rsplit_once('-').map(|(replica_set, _)| replica_set)
+}
 
 /// p50/p90/p99/max of a set of latencies, in milliseconds.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -48,8 +85,8 @@ impl Percentiles {
     }
 }
 
-fn is_route_write(record: &RequestRecord) -> bool {
-    &*record.identity == CONTROLLER_IDENTITY
+fn is_route_write(record: &Request, controller: &str) -> bool {
+    record.identity == controller
         && record.resource == "httproutes"
         && record.subresource.is_empty()
         && record.verb == "patch"
@@ -57,55 +94,65 @@ fn is_route_write(record: &RequestRecord) -> bool {
 }
 
 /// Latency from each promote PATCH of the bench to the controller's next PATCH of that app's
-/// HTTPRoute.
-pub fn promote_latencies(records: &[RequestRecord]) -> Vec<Duration> {
-    let mut pending: HashMap<&str, Instant> = HashMap::new();
+/// HTTPRoute. `records` in order of arrival.
+pub fn promote_latencies(records: &[Request], identities: &Identities) -> Vec<Duration> {
+    let mut pending: HashMap<&str, SystemTime> = HashMap::new();
     let mut latencies = Vec::new();
     for record in records {
-        if &*record.identity == BENCH_IDENTITY
+        if record.identity == identities.bench
             && record.resource == "rollouts"
             && record.verb == "patch"
             && record.subresource.is_empty()
-            && record.path.contains("/rollouts/")
+            && !record.name.is_empty()
         {
-            pending.insert(record.name.as_str(), record.at);
-        } else if is_route_write(record)
+            pending.insert(record.name.as_str(), record.received);
+        } else if is_route_write(record, &identities.controller)
             && let Some(eligible) = pending.remove(record.name.as_str())
         {
-            latencies.push(record.at.saturating_duration_since(eligible));
+            latencies.push(elapsed(eligible, record.received));
         }
     }
     latencies
 }
 
-/// Latency from the sim's last status write of each canary ReplicaSet before the first route
-/// write of its app (the write that made the canary available) to that route write.
-/// `canaries` maps app name to its canary ReplicaSet's name.
+/// Latency from the cluster's last write that made each canary available (see
+/// [`AvailableSignal`]) before the first route write of its app, to that route write.
+/// `canaries` maps app name to its canary ReplicaSet's name; `records` in order of arrival.
 pub fn available_latencies(
-    records: &[RequestRecord],
+    records: &[Request],
     canaries: &HashMap<String, String>,
+    identities: &Identities,
 ) -> Vec<Duration> {
     let by_replica_set: HashMap<&str, &str> = canaries
         .iter()
         .map(|(app, rs)| (rs.as_str(), app.as_str()))
         .collect();
-    let mut last_status: HashMap<&str, Instant> = HashMap::new();
+    fn same(name: &str) -> Option<&str> {
+        Some(name)
+    }
+    let (resource, name_to_replica_set): (&str, fn(&str) -> Option<&str>) =
+        match identities.available {
+            AvailableSignal::ReplicaSetStatus => ("replicasets", same),
+            AvailableSignal::PodStatus => ("pods", replica_set_of_pod),
+        };
+    let mut last_status: HashMap<&str, SystemTime> = HashMap::new();
     let mut done: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut latencies = Vec::new();
     for record in records {
-        if &*record.identity == kulta_sim::CONTROLLER_IDENTITY
-            && record.resource == "replicasets"
+        if record.identity == identities.cluster
+            && record.resource == resource
             && record.subresource == "status"
             && record.is_write()
-            && let Some(app) = by_replica_set.get(record.name.as_str())
+            && let Some(app) = name_to_replica_set(&record.name)
+                .and_then(|replica_set| by_replica_set.get(replica_set))
         {
-            last_status.insert(app, record.at);
-        } else if is_route_write(record)
+            last_status.insert(app, record.received);
+        } else if is_route_write(record, &identities.controller)
             && !done.contains(record.name.as_str())
             && let Some(available) = last_status.get(record.name.as_str())
         {
             done.insert(record.name.as_str());
-            latencies.push(record.at.saturating_duration_since(*available));
+            latencies.push(elapsed(*available, record.received));
         }
     }
     latencies
@@ -131,9 +178,9 @@ pub struct RequestCounts {
 }
 
 /// Counts the requests of `identity` in `records`.
-pub fn count_requests(records: &[RequestRecord], identity: &str) -> RequestCounts {
+pub fn count_requests(records: &[Request], identity: &str) -> RequestCounts {
     let mut counts = RequestCounts::default();
-    for record in records.iter().filter(|r| &*r.identity == identity) {
+    for record in records.iter().filter(|r| r.identity == identity) {
         let kind = if record.subresource.is_empty() {
             format!("{} {}", record.verb, record.resource)
         } else {
@@ -146,7 +193,7 @@ pub fn count_requests(records: &[RequestRecord], identity: &str) -> RequestCount
                 .entry(format!("{} {kind}", record.code))
                 .or_insert(0) += 1;
         }
-        match record.verb {
+        match record.verb.as_str() {
             "watch" => counts.watches += 1,
             "get" | "list" => {
                 counts.reads += 1;
@@ -206,40 +253,136 @@ pub fn minimum_writes() -> MinimumWrites {
     }
 }
 
-/// The time from `start` until the controller had written the status of `names` Rollouts
-/// (for each, its first successful status write after `start`; the figure is the latest of
-/// those), and how many it wrote.
+/// The time from `start` until `controller` had written the status of `names` Rollouts (for
+/// each, its first successful status write after `start`; the figure is the latest of those),
+/// and how many it wrote.
 pub fn all_status_written(
-    records: &[RequestRecord],
-    start: Instant,
+    records: &[Request],
+    start: SystemTime,
     names: usize,
+    controller: &str,
 ) -> (Option<Duration>, usize) {
-    let mut first: HashMap<&str, Instant> = HashMap::new();
+    let mut first: HashMap<&str, SystemTime> = HashMap::new();
     for record in records {
-        if record.at >= start
-            && &*record.identity == CONTROLLER_IDENTITY
+        if record.received >= start
+            && record.identity == controller
             && record.resource == "rollouts"
             && record.subresource == "status"
             && record.is_write()
             && record.code < 300
         {
-            let at = first.entry(record.name.as_str()).or_insert(record.at);
-            if record.at < *at {
-                *at = record.at;
+            let at = first.entry(record.name.as_str()).or_insert(record.received);
+            if record.received < *at {
+                *at = record.received;
             }
         }
     }
     let count = first.len();
     let last = first.values().max().copied();
     if count >= names {
-        (last.map(|at| at.saturating_duration_since(start)), count)
+        (last.map(|at| elapsed(start, at)), count)
     } else {
         (None, count)
     }
 }
 
-/// The log's records in order of arrival (the log appends when a request completes).
-pub fn by_arrival(mut records: Vec<RequestRecord>) -> Vec<RequestRecord> {
-    records.sort_by_key(|record| record.at);
-    records
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identities(available: AvailableSignal) -> Identities {
+        Identities {
+            bench: "bench".into(),
+            controller: "controller".into(),
+            cluster: "cluster".into(),
+            available,
+        }
+    }
+
+    fn request(ms: u64, identity: &str, verb: &str, resource: &str, name: &str) -> Request {
+        let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+        Request {
+            identity: identity.into(),
+            user: identity.into(),
+            verb: verb.into(),
+            group: String::new(),
+            resource: resource.into(),
+            subresource: subresource.into(),
+            namespace: "bench".into(),
+            name: name.into(),
+            code: 200,
+            received: SystemTime::UNIX_EPOCH + Duration::from_millis(ms),
+        }
+    }
+
+    #[test]
+    fn a_pod_belongs_to_the_replica_set_its_name_was_generated_from() {
+        assert_eq!(
+            replica_set_of_pod("app-0001-6b9f7c5d4-x2x7q"),
+            Some("app-0001-6b9f7c5d4")
+        );
+        assert_eq!(replica_set_of_pod("pod"), None);
+    }
+
+    #[test]
+    fn promote_latency_runs_from_the_promote_to_the_next_route_write_of_that_app() {
+        let records = [
+            request(0, "controller", "patch", "httproutes", "app-0000"),
+            request(10, "bench", "patch", "rollouts", "app-0000"),
+            request(12, "bench", "patch", "rollouts", "app-0001"),
+            request(25, "controller", "patch", "httproutes", "app-0001"),
+            request(40, "controller", "patch", "httproutes", "app-0000"),
+            request(50, "controller", "patch", "httproutes", "app-0000"),
+        ];
+        assert_eq!(
+            promote_latencies(&records, &identities(AvailableSignal::PodStatus)),
+            [Duration::from_millis(13), Duration::from_millis(30)]
+        );
+    }
+
+    #[test]
+    fn availability_is_the_last_status_write_of_the_canary_before_its_first_route_write() {
+        let canaries = HashMap::from([("app-0000".to_string(), "app-0000-abc".to_string())]);
+        let pods = [
+            request(0, "cluster", "patch", "pods/status", "app-0000-abc-x2x7q"),
+            request(5, "cluster", "patch", "pods/status", "app-0000-abc-x2x7q"),
+            request(6, "cluster", "patch", "pods/status", "app-0000-old-zzzzz"),
+            request(20, "controller", "patch", "httproutes", "app-0000"),
+            request(30, "controller", "patch", "httproutes", "app-0000"),
+        ];
+        let replica_sets = [
+            request(1, "cluster", "update", "replicasets/status", "app-0000-abc"),
+            request(8, "controller", "patch", "httproutes", "app-0000"),
+        ];
+        assert_eq!(
+            available_latencies(&pods, &canaries, &identities(AvailableSignal::PodStatus)),
+            [Duration::from_millis(15)]
+        );
+        assert_eq!(
+            available_latencies(
+                &replica_sets,
+                &canaries,
+                &identities(AvailableSignal::ReplicaSetStatus)
+            ),
+            [Duration::from_millis(7)]
+        );
+    }
+
+    #[test]
+    fn restart_is_done_when_every_rollout_had_a_status_write() {
+        let records = [
+            request(5, "controller", "patch", "rollouts/status", "app-0000"),
+            request(9, "controller", "patch", "rollouts/status", "app-0001"),
+            request(12, "controller", "patch", "rollouts/status", "app-0000"),
+        ];
+        let start = SystemTime::UNIX_EPOCH;
+        assert_eq!(
+            all_status_written(&records, start, 2, "controller"),
+            (Some(Duration::from_millis(9)), 2)
+        );
+        assert_eq!(
+            all_status_written(&records, start, 3, "controller"),
+            (None, 2)
+        );
+    }
 }

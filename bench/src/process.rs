@@ -1,10 +1,10 @@
 //! The controller under test as a separate process: build `kulta` as the image ships it (or take
-//! the one given), start it against the sim, read its memory and CPU from `/proc`, and poll its
+//! the one given), start it against the API server, read its memory and CPU from `/proc`, and poll its
 //! admin server.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, Result, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,11 +47,20 @@ pub fn locate_kulta(explicit: Option<&Path>, skip_build: bool) -> Result<PathBuf
     if !skip_build {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         println!("building the controller as the image ships it: {command}");
-        let status = std::process::Command::new(cargo)
+        let mut build = std::process::Command::new(cargo);
+        build
             .args(SHIPPED_BUILD)
-            .env("CARGO_TARGET_DIR", target_dir)
-            .status()
-            .context("unable to run cargo")?;
+            .env("CARGO_TARGET_DIR", target_dir);
+        // Under `cargo run`, this process has the package variables cargo sets for a program
+        // (CARGO_MANIFEST_DIR, CARGO_PKG_NAME...). Build scripts such as ring's rerun when
+        // those change, so passing them on would rebuild the whole dist build (fat LTO, many
+        // minutes) that `cargo build` from a shell, or the Dockerfile's, left up to date.
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(is_program_variable) {
+                build.env_remove(&name);
+            }
+        }
+        let status = build.status().context("unable to run cargo")?;
         if !status.success() {
             bail!("cargo build of the controller failed ({status})");
         }
@@ -65,13 +74,30 @@ pub fn locate_kulta(explicit: Option<&Path>, skip_build: bool) -> Result<PathBuf
     Ok(candidate)
 }
 
+/// Whether `name` is one of the variables cargo sets for the program of `cargo run` (not one of
+/// its configuration variables such as `CARGO_HOME` or `CARGO_PROFILE_*`).
+fn is_program_variable(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+        )
+}
+
 /// How the controller is started.
 #[derive(Clone, Debug)]
 pub struct ControllerSettings {
     /// The `kulta` binary.
     pub binary: PathBuf,
-    /// Kubeconfig whose user token is `kulta-controller`.
+    /// Its kubeconfig (kulta-sim: token `kulta-controller`; real: its ServiceAccount's).
     pub kubeconfig: PathBuf,
+    /// `--namespace`, the only namespace it watches (`None`: all).
+    pub namespace: Option<String>,
     /// `--kube-qps`.
     pub kube_qps: f64,
     /// `--kube-burst`.
@@ -91,6 +117,8 @@ pub struct ControllerProcess {
     pub pid: u32,
     /// When it was spawned.
     pub started: Instant,
+    /// When it was spawned, by the wall clock (to compare with the request log).
+    pub spawned_at: SystemTime,
     /// Its admin address.
     pub admin: std::net::SocketAddr,
 }
@@ -109,8 +137,13 @@ impl ControllerProcess {
             .with_context(|| format!("unable to open {}", settings.log.display()))?;
         let log_err = log.try_clone()?;
         let started = Instant::now();
-        let child = Command::new(&settings.binary)
-            .arg("run")
+        let spawned_at = SystemTime::now();
+        let mut command = Command::new(&settings.binary);
+        command.arg("run");
+        if let Some(namespace) = &settings.namespace {
+            command.arg("--namespace").arg(namespace);
+        }
+        let child = command
             .arg("--admin-addr")
             .arg(admin.to_string())
             .arg("--leader-election=false")
@@ -135,6 +168,7 @@ impl ControllerProcess {
             child,
             pid,
             started,
+            spawned_at,
             admin,
         })
     }
@@ -303,4 +337,28 @@ pub fn sample_peak_rss(
         }
     });
     (stop, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_variables_cargo_run_sets_for_its_program_are_dropped() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+        ] {
+            assert!(is_program_variable(name), "{name}");
+        }
+        for name in [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_PROFILE_DIST_LTO",
+            "PATH",
+        ] {
+            assert!(!is_program_variable(name), "{name}");
+        }
+    }
 }

@@ -1,8 +1,11 @@
 //! The report: one JSON document per run and a table on stdout.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::analysis::{Percentiles, RequestCounts};
+use crate::server::{BackendChoice, BackendReport};
 
 /// A whole run.
 #[derive(Debug, Serialize)]
@@ -15,8 +18,13 @@ pub struct Report {
     pub git_commit: Option<String>,
     /// Cores available to this process.
     pub cores: usize,
+    /// `/proc/loadavg` when the run started and when it ended: how busy the (shared) machine
+    /// was.
+    pub load_average: [Option<String>; 2],
     /// The controller binary.
     pub kulta_binary: String,
+    /// The API server the run measured against.
+    pub backend: BackendReport,
     /// How the controller was run and measured.
     pub settings: Settings,
     /// One entry per N.
@@ -131,10 +139,12 @@ pub struct Settings {
     pub rust_log: String,
     /// Length of the settled window, seconds.
     pub settled_window_s: f64,
-    /// Sim pod readiness delay, ms.
-    pub pod_ready_delay_ms: u128,
-    /// Sim route status delay, ms.
-    pub route_status_delay_ms: u128,
+    /// Sim pod readiness delay, ms. `None` on the real backend: the shared `kulta-sim agent`
+    /// has its own (scripts/real-cluster.sh starts it with its defaults, 20 ms), which the
+    /// bench neither sets nor reads.
+    pub pod_ready_delay_ms: Option<u128>,
+    /// Sim route status delay, ms (`None` on the real backend, as above: 20 ms there).
+    pub route_status_delay_ms: Option<u128>,
 }
 
 /// Figures for one N.
@@ -142,6 +152,8 @@ pub struct Settings {
 pub struct SizeReport {
     /// Number of Rollouts.
     pub n: usize,
+    /// The namespace of the benchmark's objects.
+    pub namespace: String,
     /// Process start to `/readyz` 200, no Rollouts, ms.
     pub ready_ms: f64,
     /// RSS idle before any Rollout, KiB.
@@ -177,11 +189,17 @@ pub struct CanaryFigures {
     pub cpu_s: f64,
     /// `cpu_s` per completed rollout, ms.
     pub cpu_per_rollout_ms: f64,
-    /// The bench process's (kulta-sim's) CPU in the same span, s.
+    /// The bench process's CPU in the same span (with kulta-sim in it on the sim backend), s.
     pub sim_cpu_s: f64,
+    /// On the real backend, the control plane's CPU in the same span by process (`etcd`,
+    /// `kube-apiserver`, `kube-controller-manager`, `agent`), s. The control plane is shared:
+    /// other users' requests in that span count too.
+    pub control_plane_cpu_s: Option<BTreeMap<String, f64>>,
     /// Promote PATCH → the controller's next HTTPRoute PATCH of that app.
     pub promote_latency: Percentiles,
-    /// Canary ReplicaSet status write (available) → first HTTPRoute PATCH of that app.
+    /// Canary ReplicaSet status write (available) → first HTTPRoute PATCH of that app; on the
+    /// real backend from the agent's status write of the canary's pod (Ready), see
+    /// [`crate::analysis::AvailableSignal`].
     pub available_latency: Percentiles,
     /// Every request of the controller from the template change to the last Healthy.
     pub requests: RequestCounts,
@@ -278,9 +296,42 @@ pub fn table(report: &Report) -> String {
     row("CPU per completed rollout", &|s| {
         format!("{:.1} ms", s.canary.cpu_per_rollout_ms)
     });
-    row("sim (bench process) CPU", &|s| {
-        format!("{:.1} s", s.canary.sim_cpu_s)
-    });
+    let real = report.backend.kind == BackendChoice::Real;
+    if real {
+        row("bench process CPU", &|s| {
+            format!("{:.1} s", s.canary.sim_cpu_s)
+        });
+        row("control plane CPU (shared)", &|s| {
+            let total: f64 = s
+                .canary
+                .control_plane_cpu_s
+                .iter()
+                .flatten()
+                .map(|(_, v)| v)
+                .sum();
+            format!("{total:.1} s")
+        });
+        row("  apiserver / etcd / kcm / agent", &|s| {
+            let of = |name: &str| {
+                s.canary
+                    .control_plane_cpu_s
+                    .as_ref()
+                    .and_then(|cpu| cpu.get(name))
+                    .map_or("?".to_string(), |v| format!("{v:.1}"))
+            };
+            format!(
+                "{} / {} / {} / {} s",
+                of("kube-apiserver"),
+                of("etcd"),
+                of("kube-controller-manager"),
+                of("agent")
+            )
+        });
+    } else {
+        row("sim (bench process) CPU", &|s| {
+            format!("{:.1} s", s.canary.sim_cpu_s)
+        });
+    }
     row("promote → route write p50", &|s| {
         ms(s.canary.promote_latency.p50_ms)
     });
@@ -293,10 +344,13 @@ pub fn table(report: &Report) -> String {
     row("promote → route write max", &|s| {
         ms(s.canary.promote_latency.max_ms)
     });
-    row("available → route write p50", &|s| {
+    // On the real backend the audit log does not show kube-controller-manager's ReplicaSet
+    // status writes; the agent's pod status write is the last sign of availability it shows.
+    let available = if real { "pod Ready" } else { "available" };
+    row(&format!("{available} → route write p50"), &|s| {
         ms(s.canary.available_latency.p50_ms)
     });
-    row("available → route write p99", &|s| {
+    row(&format!("{available} → route write p99"), &|s| {
         ms(s.canary.available_latency.p99_ms)
     });
     row("reads per weight step", &|s| {

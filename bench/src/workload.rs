@@ -1,9 +1,9 @@
-//! The workload: N independent apps (two Services, an HTTPRoute and a Rollout each), the template
-//! change that starts N canaries at once, promotions, and waits on the Rollouts' status through
-//! a watch (so waiting costs the API server nothing per poll).
+//! The workload: N independent apps (two Services, an HTTPRoute and a Rollout each) in one
+//! namespace, the template change that starts N canaries at once, promotions, and waits on the
+//! Rollouts' status through a watch (so waiting costs the API server nothing per poll).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, Result, bail};
 use futures::{StreamExt, TryStreamExt};
@@ -16,9 +16,6 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use kulta_api::{Phase, Rollout, labels};
 use serde_json::json;
-
-/// Namespace of every benchmark object.
-pub const NAMESPACE: &str = "default";
 
 /// How many requests the bench keeps in flight when it creates or patches N objects.
 const PARALLEL: usize = 32;
@@ -46,20 +43,20 @@ pub fn steps() -> serde_json::Value {
     ])
 }
 
-fn http_routes(client: &Client) -> Api<DynamicObject> {
+fn http_routes(client: &Client, namespace: &str) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
     let resource = ApiResource::from_gvk_with_plural(&gvk, "httproutes");
-    Api::namespaced_with(client.clone(), NAMESPACE, &resource)
+    Api::namespaced_with(client.clone(), namespace, &resource)
 }
 
-/// Creates app `i`: Services `<app>-stable` and `<app>-canary`, HTTPRoute `<app>`, Rollout
-/// `<app>` (1 replica, the steps above, scaleDownDelaySeconds 0).
-async fn create_app(client: &Client, i: usize) -> Result<()> {
+/// Creates app `i` in `namespace`: Services `<app>-stable` and `<app>-canary`, HTTPRoute
+/// `<app>`, Rollout `<app>` (1 replica, the steps above, scaleDownDelaySeconds 0).
+async fn create_app(client: &Client, namespace: &str, i: usize) -> Result<()> {
     let name = app_name(i);
-    let services: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     for role in ["stable", "canary"] {
         let service: Service = serde_json::from_value(json!({
-            "metadata": { "name": format!("{name}-{role}"), "namespace": NAMESPACE },
+            "metadata": { "name": format!("{name}-{role}"), "namespace": namespace },
             "spec": { "selector": { "app": name }, "ports": [{ "name": "http", "port": 80, "targetPort": 80 }] }
         }))?;
         services.create(&PostParams::default(), &service).await?;
@@ -67,7 +64,7 @@ async fn create_app(client: &Client, i: usize) -> Result<()> {
     let route: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": { "name": name, "namespace": NAMESPACE },
+        "metadata": { "name": name, "namespace": namespace },
         "spec": {
             "parentRefs": [{ "name": "bench-gateway" }],
             "rules": [{
@@ -79,13 +76,13 @@ async fn create_app(client: &Client, i: usize) -> Result<()> {
             }]
         }
     }))?;
-    http_routes(client)
+    http_routes(client, namespace)
         .create(&PostParams::default(), &route)
         .await?;
     let rollout: Rollout = serde_json::from_value(json!({
         "apiVersion": "kulta.io/v1alpha1",
         "kind": "Rollout",
-        "metadata": { "name": name, "namespace": NAMESPACE },
+        "metadata": { "name": name, "namespace": namespace },
         "spec": {
             "replicas": 1,
             "selector": { "matchLabels": { "app": name } },
@@ -102,25 +99,31 @@ async fn create_app(client: &Client, i: usize) -> Result<()> {
             } }
         }
     }))?;
-    Api::<Rollout>::namespaced(client.clone(), NAMESPACE)
+    Api::<Rollout>::namespaced(client.clone(), namespace)
         .create(&PostParams::default(), &rollout)
         .await?;
     Ok(())
 }
 
-/// Creates apps `0..n`.
-pub async fn create_apps(client: &Client, n: usize) -> Result<()> {
+/// Creates apps `0..n` in `namespace`.
+pub async fn create_apps(client: &Client, namespace: &str, n: usize) -> Result<()> {
     futures::stream::iter(0..n)
-        .map(|i| create_app(client, i))
+        .map(|i| create_app(client, namespace, i))
         .buffer_unordered(PARALLEL)
         .try_collect::<Vec<()>>()
         .await
         .map(drop)
 }
 
-/// Applies `patch` (a merge patch) to every Rollout `0..n`; returns nothing but errors.
-async fn patch_all(client: &Client, n: usize, patch: serde_json::Value) -> Result<()> {
-    let api: Api<Rollout> = Api::namespaced(client.clone(), NAMESPACE);
+/// Applies `patch` (a merge patch) to every Rollout `0..n` of `namespace`; returns nothing but
+/// errors.
+async fn patch_all(
+    client: &Client,
+    namespace: &str,
+    n: usize,
+    patch: serde_json::Value,
+) -> Result<()> {
+    let api: Api<Rollout> = Api::namespaced(client.clone(), namespace);
     let patch = Arc::new(patch);
     futures::stream::iter(0..n)
         .map(|i| {
@@ -143,9 +146,10 @@ async fn patch_all(client: &Client, n: usize, patch: serde_json::Value) -> Resul
 }
 
 /// Changes every Rollout's image: N canaries start at once.
-pub async fn start_canaries(client: &Client, n: usize) -> Result<()> {
+pub async fn start_canaries(client: &Client, namespace: &str, n: usize) -> Result<()> {
     patch_all(
         client,
+        namespace,
         n,
         json!({ "spec": { "template": { "spec": { "containers": [{ "name": "web", "image": IMAGE_CANARY }] } } } }),
     )
@@ -153,9 +157,10 @@ pub async fn start_canaries(client: &Client, n: usize) -> Result<()> {
 }
 
 /// Annotates every Rollout with `kulta.io/promote=true`.
-pub async fn promote_all(client: &Client, n: usize) -> Result<()> {
+pub async fn promote_all(client: &Client, namespace: &str, n: usize) -> Result<()> {
     patch_all(
         client,
+        namespace,
         n,
         json!({ "metadata": { "annotations": { labels::PROMOTE_ANNOTATION: labels::PROMOTE_STEP } } }),
     )
@@ -163,13 +168,51 @@ pub async fn promote_all(client: &Client, n: usize) -> Result<()> {
 }
 
 /// Bumps every Rollout's generation without changing its template (progressDeadlineSeconds).
-pub async fn bump_generation(client: &Client, n: usize, deadline_seconds: i32) -> Result<()> {
+pub async fn bump_generation(
+    client: &Client,
+    namespace: &str,
+    n: usize,
+    deadline_seconds: i32,
+) -> Result<()> {
     patch_all(
         client,
+        namespace,
         n,
         json!({ "spec": { "progressDeadlineSeconds": deadline_seconds } }),
     )
     .await
+}
+
+/// Removes the controller's finalizer from every Rollout, so that their namespace can be
+/// deleted once the controller is gone (it would otherwise wait for a cleanup that no
+/// controller runs).
+/// Every Rollout there is, however far the run got.
+pub async fn remove_finalizers(client: &Client, namespace: &str) -> Result<()> {
+    let api: Api<Rollout> = Api::namespaced(client.clone(), namespace);
+    let patch = json!({ "metadata": { "finalizers": null } });
+    let names: Vec<String> = api
+        .list_metadata(&Default::default())
+        .await
+        .context("unable to list the Rollouts")?
+        .items
+        .iter()
+        .filter(|rollout| rollout.finalizers().iter().next().is_some())
+        .map(ResourceExt::name_any)
+        .collect();
+    futures::stream::iter(names)
+        .map(|name| {
+            let api = api.clone();
+            let patch = patch.clone();
+            async move {
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+            }
+        })
+        .buffer_unordered(PARALLEL)
+        .try_collect::<Vec<Rollout>>()
+        .await
+        .map(drop)
+        .context("unable to remove the Rollouts' finalizer")
 }
 
 /// A watch-fed cache of the Rollouts.
@@ -185,10 +228,10 @@ impl Drop for Rollouts {
 }
 
 impl Rollouts {
-    /// Starts watching the benchmark namespace's Rollouts.
-    pub async fn watch(client: &Client) -> Result<Self> {
+    /// Starts watching the Rollouts of `namespace`.
+    pub async fn watch(client: &Client, namespace: &str) -> Result<Self> {
         let (store, writer) = reflector::store::<Rollout>();
-        let api: Api<Rollout> = Api::namespaced(client.clone(), NAMESPACE);
+        let api: Api<Rollout> = Api::namespaced(client.clone(), namespace);
         let stream = watcher(api, watcher::Config::default())
             .default_backoff()
             .reflect(writer)
@@ -218,20 +261,20 @@ impl Rollouts {
         Ok(Rollouts { store, task })
     }
 
-    /// Waits until `n` Rollouts satisfy `done`; returns when, or fails at `deadline` with how
-    /// many did.
+    /// Waits until `n` Rollouts satisfy `done`; returns when (wall clock, to compare with the
+    /// request log), or fails at `deadline` with how many did.
     pub async fn wait_all(
         &self,
         n: usize,
         what: &str,
         deadline: Duration,
         done: impl Fn(&Rollout) -> bool,
-    ) -> Result<Instant> {
+    ) -> Result<SystemTime> {
         let until = Instant::now() + deadline;
         loop {
             let count = self.store.state().iter().filter(|r| done(r)).count();
             if count >= n {
-                return Ok(Instant::now());
+                return Ok(SystemTime::now());
             }
             if Instant::now() > until {
                 let example = self
