@@ -28,15 +28,8 @@ pub fn violations(resource: &ResourceType, object: &Value) -> Vec<FieldViolation
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::builtin_resources;
+    use crate::resources::builtin_kind as builtin;
     use serde_json::json;
-
-    fn builtin(group: &str, kind: &str) -> ResourceType {
-        builtin_resources()
-            .into_iter()
-            .find(|resource| resource.group == group && resource.kind == kind)
-            .unwrap_or_else(|| panic!("{group}/{kind} is built in"))
-    }
 
     #[test]
     fn workload_replicas_must_not_be_negative() {

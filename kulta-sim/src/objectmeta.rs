@@ -178,15 +178,8 @@ pub fn omit_empty(object: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::builtin_resources;
+    use crate::resources::builtin_kind as builtin;
     use serde_json::json;
-
-    fn builtin(group: &str, kind: &str) -> ResourceType {
-        builtin_resources()
-            .into_iter()
-            .find(|resource| resource.group == group && resource.kind == kind)
-            .unwrap_or_else(|| panic!("{group}/{kind} is built in"))
-    }
 
     fn violations(resource: &ResourceType, metadata: Value) -> Vec<(String, String)> {
         let metadata = metadata.as_object().cloned().unwrap_or_default();

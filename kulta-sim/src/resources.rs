@@ -218,6 +218,15 @@ fn builtin_selectable_fields(group: &str, kind: &str) -> Vec<String> {
 }
 
 /// The built-in kinds the sim serves.
+/// The built-in kind `group`/`kind`, for tests.
+#[cfg(test)]
+pub(crate) fn builtin_kind(group: &str, kind: &str) -> ResourceType {
+    builtin_resources()
+        .into_iter()
+        .find(|resource| resource.group == group && resource.kind == kind)
+        .unwrap_or_else(|| panic!("{group}/{kind} is built in"))
+}
+
 pub fn builtin_resources() -> Vec<ResourceType> {
     vec![
         builtin(
