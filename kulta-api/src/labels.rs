@@ -15,6 +15,11 @@ pub const PROMOTE_FULL: &str = "full";
 pub const ABORT_ANNOTATION: &str = "kulta.io/abort";
 /// Annotation (`true`) that restarts an aborted canary from its first step.
 pub const RETRY_ANNOTATION: &str = "kulta.io/retry";
+/// Set by the controller when it removes consumed action annotations: which records of
+/// `status.appliedActions` (`<annotation>=<value>@<time>`, comma-separated) that removal was for. An
+/// action annotation whose record is listed here was removed, so the same annotation set again
+/// is a new action; one whose record is not listed is the action already carried out.
+pub const CONSUMED_ACTIONS_ANNOTATION: &str = "kulta.io/consumed-actions";
 
 /// Label the controller puts on each ReplicaSet and its pods: the revision hash of the pod
 /// template. Services are pinned to a revision through it. The name is the one Kubernetes'

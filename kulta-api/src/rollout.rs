@@ -362,6 +362,12 @@ pub struct RolloutStatus {
     /// The last user action the controller consumed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_action: Option<ActionRecord>,
+    /// User actions already carried out whose annotations the controller has not yet seen
+    /// removed. Written before the annotations are removed: while an annotation listed here is
+    /// still on the Rollout with the same value, it is this action, not a new one, and is not
+    /// carried out again. An entry goes once its annotation is gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied_actions: Vec<ActionRecord>,
     /// Conditions: `Ready`, `Progressing`, `Paused`, `TrafficRouted`, `InvalidSpec`, `Aborted`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

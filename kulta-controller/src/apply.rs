@@ -5,11 +5,12 @@
 //! 3. Ask the router for the canary weight.
 //! 4. Take capacity away (scale-downs, deletes). This comes after the route on purpose: the
 //!    other order would send traffic to pods that are going away.
-//! 5. Consume user-action annotations. Last, so that a failure above leaves the action in
-//!    place to be planned again (the effects are idempotent) instead of losing it.
 //!
-//! The status, which records consumed actions, is written by the caller, once, after all of
-//! this succeeded (retried on a fresh read when actions were consumed).
+//! Then the caller writes the status, which records the user actions carried out
+//! (`appliedActions`), and only once that is stored removes their annotations
+//! ([`consume_annotations`]): a failure anywhere before leaves the annotation in place to be
+//! planned again (every effect is idempotent), a failure after leaves a record that stops it
+//! being carried out twice.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
-use kulta_api::{Rollout, labels};
+use kulta_api::{ActionRecord, Rollout, labels};
 use kulta_router::{RouteTarget, TrafficRouter, WriteOutcome};
 use serde_json::json;
 use tracing::info;
@@ -30,9 +31,6 @@ use crate::plan::{ConsumedAnnotation, Observed, Plan, ReplicaSetChange};
 /// What applying did, for metrics and the status write.
 #[derive(Debug, Default)]
 pub struct Applied {
-    /// The Rollout as returned by the annotation patch, when one was made (its resourceVersion
-    /// is the one the status write must carry).
-    pub rollout: Option<Rollout>,
     /// Whether the router wrote anything.
     pub route_written: bool,
 }
@@ -113,49 +111,69 @@ pub async fn apply(
     for change in removals {
         apply_replica_set_change(ctx, &replica_sets, rollout, &namespace, change).await?;
     }
-    // Consumed last, right before the status write that records them: when an effect above
-    // fails, the annotation is still there and the next reconcile plans the same action again
-    // (every effect is idempotent). Consuming first lost the action whenever a later call failed.
-    if !plan.consume.is_empty() {
-        applied.rollout = Some(consume_annotations(ctx, &namespace, &name, &plan.consume).await?);
-    }
     Ok(applied)
 }
 
 /// Removes consumed action annotations with a JSON Patch that first tests each value, so a value
-/// a person changed in between is not lost.
-async fn consume_annotations(
+/// a person changed in between is not lost. Called once the status recording them is stored.
+/// Returns the Rollout as stored after the removal, or `None` when an annotation was no longer
+/// there with the value read (removed already, or changed by a person: the next reconcile sees
+/// it, the record in status keeps the old value from being carried out again).
+///
+/// # Errors
+/// Any other failure of the patch; the annotations stay, and so does their record.
+pub(crate) async fn consume_annotations(
     ctx: &Context,
     namespace: &str,
     name: &str,
     consumed: &[ConsumedAnnotation],
-) -> Result<Rollout> {
+    records: &[ActionRecord],
+) -> Result<Option<Rollout>> {
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), namespace);
+    let path_of = |key: &str| {
+        format!(
+            "/metadata/annotations/{}",
+            key.replace('~', "~0").replace('/', "~1")
+        )
+    };
     let mut operations = Vec::new();
     for annotation in consumed {
-        let path = format!(
-            "/metadata/annotations/{}",
-            annotation.key.replace('~', "~0").replace('/', "~1")
-        );
+        let path = path_of(&annotation.key);
         operations.push(json!({ "op": "test", "path": path, "value": annotation.value }));
         operations.push(json!({ "op": "remove", "path": path }));
     }
+    // In the same write: which records this removal was for, so that the same annotation set
+    // again later is told apart from the one just removed (see CONSUMED_ACTIONS_ANNOTATION).
+    let marker = records
+        .iter()
+        .map(crate::plan::record_id)
+        .collect::<Vec<_>>()
+        .join(",");
+    operations.push(json!({
+        "op": "add",
+        "path": path_of(labels::CONSUMED_ACTIONS_ANNOTATION),
+        "value": marker,
+    }));
     let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(operations))
         .map_err(|source| Error::Serialize {
             what: "annotation patch",
             source,
         })?;
-    api.patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
         .await
-        .map_err(|e| {
-            Error::kube(
-                "consume the action annotations of",
-                "Rollout",
-                namespace,
-                name,
-                e,
-            )
-        })
+    {
+        Ok(stored) => Ok(Some(stored)),
+        // A failed `test` (the value changed or the annotation is gone) is 422.
+        Err(kube::Error::Api(status)) if status.code == 422 => Ok(None),
+        Err(e) => Err(Error::kube(
+            "consume the action annotations of",
+            "Rollout",
+            namespace,
+            name,
+            e,
+        )),
+    }
 }
 
 async fn apply_replica_set_change(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::runtime::reflector::Store;
-use kulta_api::{Rollout, RolloutStatus, labels};
+use kulta_api::{Rollout, RolloutStatus};
 use kulta_router::RouterRegistry;
 
 use crate::clock::Clock;
@@ -86,6 +86,8 @@ pub(crate) struct WrittenStatus {
     pub uid: String,
     pub resource_version: String,
     pub status: RolloutStatus,
+    /// Action annotations (key, value) that the write producing `resource_version` removed.
+    pub removed: Vec<(String, String)>,
 }
 
 impl Context {
@@ -107,6 +109,17 @@ impl Context {
     }
 
     pub(crate) fn remember(&self, rollout: &Rollout, status: &RolloutStatus) {
+        self.remember_removal(rollout, status, Vec::new());
+    }
+
+    /// Like [`Context::remember`], for the write that removed the action annotations `removed`
+    /// (after `status` recorded them).
+    pub(crate) fn remember_removal(
+        &self,
+        rollout: &Rollout,
+        status: &RolloutStatus,
+        removed: Vec<(String, String)>,
+    ) {
         let (Some(uid), Some(resource_version)) = (
             rollout.metadata.uid.clone(),
             rollout.metadata.resource_version.clone(),
@@ -120,6 +133,7 @@ impl Context {
                     uid,
                     resource_version,
                     status: status.clone(),
+                    removed,
                 },
             );
         }
@@ -151,17 +165,14 @@ fn fresher_view(rollout: &Rollout, last: &WrittenStatus) -> Rollout {
         let mut fresher = rollout.clone();
         fresher.status = Some(last.status.clone());
         fresher.metadata.resource_version = Some(last.resource_version.clone());
-        // Every action annotation of this older version was seen, and consumed, by the
-        // reconcile that made our write (that write carried the version right before it).
-        // Acting on it again would promote twice: the removal has just not reached the
-        // cache yet.
+        // Annotations our write removed are gone at that version. Those it did not remove are
+        // still there; an action among them that our status lists in `appliedActions` is not
+        // carried out again (the plan consumes it without acting).
         if let Some(annotations) = fresher.metadata.annotations.as_mut() {
-            for key in [
-                labels::PROMOTE_ANNOTATION,
-                labels::ABORT_ANNOTATION,
-                labels::RETRY_ANNOTATION,
-            ] {
-                annotations.remove(key);
+            for (key, value) in &last.removed {
+                if annotations.get(key) == Some(value) {
+                    annotations.remove(key);
+                }
             }
         }
         fresher
@@ -236,6 +247,7 @@ impl Backoff {
 mod tests {
     use super::*;
     use kube::ResourceExt;
+    use kulta_api::labels;
 
     #[test]
     fn backoff_doubles_caps_and_resets() {
@@ -262,6 +274,7 @@ mod tests {
                 current_step_index: Some(2),
                 ..RolloutStatus::default()
             },
+            removed: vec![(labels::PROMOTE_ANNOTATION.into(), "true".into())],
         };
         let view = fresher_view(&cached, &last);
         assert_eq!(view.metadata.resource_version.as_deref(), Some("12"));

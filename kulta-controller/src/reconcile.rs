@@ -157,29 +157,8 @@ async fn reconcile_live(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout) ->
         return Ok(Action::await_change());
     }
     info!(state = ?plan.state, step = plan.status.current_step_index, "planned");
-    let applied = apply::apply(ctx, rollout, &plan, &observed, router.as_ref(), &target).await?;
-    let mut counts_wait = None;
-    match &applied.rollout {
-        None if plan.events.is_empty()
-            && only_counts_differ(rollout.status.as_ref(), &plan.status) =>
-        {
-            counts_wait = ctx.counts.wait(&object_key(rollout));
-            if counts_wait.is_none() {
-                write_status(ctx, api, rollout, &plan.status).await?;
-            }
-        }
-        // The route now carries a weight that only this status records as asked for (with
-        // the step that asked for it).
-        None if applied.route_written => {
-            write_status_retrying(ctx, api, rollout, &plan.status).await?;
-        }
-        None => write_status(ctx, api, rollout, &plan.status).await?,
-        // The actions' annotations are gone: the status is their only record now.
-        Some(consumed) => write_status_retrying(ctx, api, consumed, &plan.status).await?,
-    }
-    if counts_wait.is_none() {
-        ctx.counts.written(&object_key(rollout));
-    }
+    let (plan, counts_wait) =
+        carry_out(ctx, api, rollout, plan, &observed, router.as_ref(), &target).await?;
     ctx.metrics.observe_rollout(
         rollout_labels(rollout),
         router.kind(),
@@ -192,13 +171,111 @@ async fn reconcile_live(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout) ->
         plan.status.canary_weight,
         plan.status.current_step_index,
     );
-    publish(ctx, rollout, &plan.events).await;
     let after = [plan.requeue_after, counts_wait, Some(RESYNC)]
         .into_iter()
         .flatten()
         .min()
         .unwrap_or(RESYNC);
     Ok(Action::requeue(after))
+}
+
+/// How many times a status that records effects is tried, each on a fresh read, re-planned.
+const RECORD_ATTEMPTS: u32 = 5;
+
+/// Applies `plan`, writes its status, then removes the action annotations it consumed.
+///
+/// The status is written before the annotations go (write-ahead): it lists them in
+/// `appliedActions`, so a crash, a lost leadership or a failed call between the two writes
+/// never loses an action nor carries it out twice. A status that records effects (consumed
+/// actions, a route weight written with the step that asked for it) is not given up on a
+/// failed write: the Rollout is read again and planned again from the fresh object with this
+/// status as its own, so an action a person added in between is carried out, not overwritten.
+/// Publishes the Events of the plans whose status was stored. Returns the plan whose status was
+/// stored, and how long pod counts may still wait when only they changed (nothing written).
+async fn carry_out(
+    ctx: &Context,
+    api: &Api<Rollout>,
+    rollout: &Rollout,
+    plan: plan::Plan,
+    observed: &plan::Observed,
+    router: &dyn TrafficRouter,
+    target: &RouteTarget,
+) -> Result<(plan::Plan, Option<Duration>)> {
+    let mut plan = plan;
+    let mut base = rollout.clone();
+    let mut events = Vec::new();
+    let mut route_written = false;
+    let mut attempt = 1;
+    let counts_wait = loop {
+        let applied = apply::apply(ctx, &base, &plan, observed, router, target).await?;
+        route_written |= applied.route_written;
+        let records_effects = !plan.consume.is_empty() || route_written;
+        if !records_effects
+            && plan.events.is_empty()
+            && only_counts_differ(base.status.as_ref(), &plan.status)
+        {
+            let wait = ctx.counts.wait(&object_key(&base));
+            if wait.is_some() {
+                break wait;
+            }
+        }
+        match write_status(ctx, api, &base, &plan.status).await {
+            Ok(()) => break None,
+            Err(error) if records_effects && attempt < RECORD_ATTEMPTS => {
+                warn!(error = %error.full_message(), attempt, "unable to record this reconcile's effects in status; planning again on a fresh read");
+                if error.category() != "conflict" {
+                    tokio::time::sleep(Duration::from_millis(100) * attempt).await;
+                }
+                attempt += 1;
+                let fresh = api.get(&base.name_any()).await.map_err(|e| {
+                    Error::kube(
+                        "read",
+                        "Rollout",
+                        &base.namespace().unwrap_or_default(),
+                        &base.name_any(),
+                        e,
+                    )
+                })?;
+                // Planned as if this status were stored (its effects are applied), on
+                // everything else as it is now.
+                let mut view = fresh.clone();
+                view.status = Some(plan.status.clone());
+                let again = plan::plan(&view, observed, ctx.clock.now());
+                events.append(&mut plan.events);
+                plan = again;
+                base = fresh;
+            }
+            Err(error) => return Err(error),
+        }
+    };
+    if counts_wait.is_none() {
+        ctx.counts.written(&object_key(&base));
+    }
+    // Recorded: the Events go out now, so that a failure removing the annotations (whose
+    // retry carries nothing out again) does not lose them.
+    events.append(&mut plan.events);
+    publish(ctx, &base, &events).await;
+    if !plan.consume.is_empty() {
+        let namespace = base.namespace().unwrap_or_default();
+        let removed = apply::consume_annotations(
+            ctx,
+            &namespace,
+            &base.name_any(),
+            &plan.consume,
+            &plan.status.applied_actions,
+        )
+        .await?;
+        if let Some(stored) = removed {
+            let removed = plan
+                .consume
+                .iter()
+                .map(|c| (c.key.clone(), c.value.clone()))
+                .collect();
+            ctx.remember_removal(&stored, &plan.status, removed);
+        }
+    }
+    plan.events = events;
+    Ok((plan, counts_wait))
 }
 
 /// Whether `planned` differs from `current` in pod counts only (and differs at all).
@@ -284,38 +361,6 @@ pub(crate) async fn write_status(
         })?;
     ctx.remember(&stored, status);
     Ok(())
-}
-
-/// Writes the status of a reconcile whose effects only that status records: it consumed
-/// user-action annotations (already removed: a lost status would lose the action, a promotion
-/// that never happens), or it wrote a route weight together with the step that asked for it (a
-/// lost status would have the next reconcile plan from the step before, and ask for that step's
-/// weight again: traffic moved back and forth). On failure the write is retried a few times on
-/// a fresh read of the Rollout.
-async fn write_status_retrying(
-    ctx: &Context,
-    api: &Api<Rollout>,
-    rollout: &Rollout,
-    status: &RolloutStatus,
-) -> Result<()> {
-    const ATTEMPTS: usize = 5;
-    let name = rollout.name_any();
-    let mut result = write_status(ctx, api, rollout, status).await;
-    for _ in 1..ATTEMPTS {
-        let Err(error) = &result else { break };
-        warn!(error = %error.full_message(), "unable to record this reconcile's effects in status; retrying on a fresh read");
-        result = match api.get(&name).await {
-            Ok(fresh) => write_status(ctx, api, &fresh, status).await,
-            Err(e) => Err(Error::kube(
-                "read",
-                "Rollout",
-                &rollout.namespace().unwrap_or_default(),
-                &name,
-                e,
-            )),
-        };
-    }
-    result
 }
 
 /// Records an error in status (best effort) and as a Warning Event.

@@ -37,6 +37,10 @@ pub struct FailureRule {
     /// Also fail requests of the sim's own controllers.
     #[serde(default)]
     pub include_controllers: bool,
+    /// Carry the request out, then answer with the failure instead of its result: a write
+    /// that succeeded although its client saw an error (a timeout, a dropped connection).
+    #[serde(default)]
+    pub after_write: bool,
 }
 
 impl FailureRule {
@@ -49,6 +53,7 @@ impl FailureRule {
             times: None,
             fraction: None,
             include_controllers: false,
+            after_write: false,
         }
     }
     /// Only requests with this verb.
@@ -101,6 +106,11 @@ impl FailureRule {
         self.include_controllers = true;
         self
     }
+    /// Carries the request out and fails only its answer.
+    pub fn after_write(mut self) -> Self {
+        self.after_write = true;
+        self
+    }
 }
 
 /// A rule that delays matching requests.
@@ -124,6 +134,8 @@ pub struct Decision {
     pub delay: Duration,
     /// Fail with this code and Retry-After.
     pub fail: Option<(u16, Option<u64>)>,
+    /// Carry the request out before failing it (see [`FailureRule::after_write`]).
+    pub fail_after_write: bool,
 }
 
 #[derive(Debug)]
@@ -299,6 +311,7 @@ impl Faults {
                 }
             }
             failure = Some((rule.code, rule.retry_after));
+            decision.fail_after_write = rule.after_write;
             break;
         }
         if let Some(index) = spent {

@@ -110,9 +110,10 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
     };
 
     let admin = matches!(route, Route::SimFaults | Route::SimRequests);
+    let mut decision = crate::faults::Decision::default();
     let response = 'answer: {
         if !admin {
-            let decision = app.faults.decide(
+            decision = app.faults.decide(
                 described.verb,
                 &resource,
                 &subresource,
@@ -123,7 +124,9 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
             if !decision.delay.is_zero() {
                 tokio::time::sleep(decision.delay).await;
             }
-            if let Some((code, retry_after)) = decision.fail {
+            if let Some((code, retry_after)) = decision.fail
+                && !decision.fail_after_write
+            {
                 break 'answer ApiError::injected(code, retry_after).into_response();
             }
         }
@@ -142,9 +145,16 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
                 .into_response();
             }
         };
-        match answer(&app, &parts.method, &parts.headers, route, &query, &body) {
-            Ok(response) => response,
-            Err(error) => error.into_response(),
+        let answered = answer(&app, &parts.method, &parts.headers, route, &query, &body);
+        match decision.fail {
+            // Carried out; the client sees the failure instead.
+            Some((code, retry_after)) if decision.fail_after_write => {
+                ApiError::injected(code, retry_after).into_response()
+            }
+            _ => match answered {
+                Ok(response) => response,
+                Err(error) => error.into_response(),
+            },
         }
     };
     app.log.record(RequestRecord {

@@ -84,6 +84,7 @@ async fn forward(State(listener): State<Arc<Listener>>, request: Request) -> Res
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let query = kulta_sim::query::Query::parse(parts.uri.query());
+    let mut failed_after_write = None;
     if let kulta_sim::query::Route::Resource(resource) = kulta_sim::query::route(path) {
         let verb = kulta_sim::handlers::verb_of(&parts.method, &resource, &query);
         let decision = listener.faults.decide(
@@ -97,8 +98,12 @@ async fn forward(State(listener): State<Arc<Listener>>, request: Request) -> Res
         if !decision.delay.is_zero() {
             tokio::time::sleep(decision.delay).await;
         }
-        if let Some((code, retry_after)) = decision.fail {
-            return ApiError::injected(code, retry_after).into_response();
+        match decision.fail {
+            Some(failure) if decision.fail_after_write => failed_after_write = Some(failure),
+            Some((code, retry_after)) => {
+                return ApiError::injected(code, retry_after).into_response();
+            }
+            None => {}
         }
     }
     let Ok(body) = body.collect().await.map(|collected| collected.to_bytes()) else {
@@ -134,6 +139,11 @@ async fn forward(State(listener): State<Arc<Listener>>, request: Request) -> Res
             return ApiError::service_unavailable(format!("proxy: {error}")).into_response();
         }
     };
+    if let Some((code, retry_after)) = failed_after_write {
+        // Carried out by the API server; the client sees the failure instead.
+        let _ = response.into_body().collect().await;
+        return ApiError::injected(code, retry_after).into_response();
+    }
     // A watch (or any streamed answer) ends when the watches are dropped.
     let mut dropped = listener.store.watch_epoch.subscribe();
     dropped.mark_unchanged();

@@ -171,8 +171,9 @@ pub struct ConsumedAnnotation {
 pub struct Plan {
     /// Where the Rollout stands.
     pub state: RolloutState,
-    /// Annotations to remove (consumed user actions). Applied first, so that an action is never
-    /// applied twice.
+    /// Annotations to remove (consumed user actions). Removed last, after the status that
+    /// records them in `appliedActions` is stored, so that an action is neither lost nor
+    /// carried out twice.
     pub consume: Vec<ConsumedAnnotation>,
     /// ReplicaSet changes.
     pub replica_sets: Vec<ReplicaSetChange>,
@@ -202,7 +203,10 @@ impl Plan {
 }
 
 /// Reads the user actions present on the Rollout, in the order they are applied, with the
-/// annotations to consume. Values that are not understood are consumed too and reported.
+/// annotations to consume. Values that are not understood are consumed too and reported. An
+/// annotation that `status.appliedActions` records with the same value was carried out by an
+/// earlier reconcile whose removal of it has not happened (or not been seen) yet: it is
+/// consumed again, never carried out again.
 pub fn read_actions(
     rollout: &Rollout,
 ) -> (Vec<UserAction>, Vec<ConsumedAnnotation>, Vec<PlannedEvent>) {
@@ -212,6 +216,7 @@ pub fn read_actions(
     let Some(annotations) = rollout.metadata.annotations.as_ref() else {
         return (actions, consumed, events);
     };
+    let pending = pending_records(rollout);
     let known: [(&str, &[(&str, UserAction)]); 3] = [
         (
             labels::PROMOTE_ANNOTATION,
@@ -231,6 +236,12 @@ pub fn read_actions(
             key: key.to_string(),
             value: value.clone(),
         });
+        if pending
+            .iter()
+            .any(|record| record.annotation == key && record.value == *value)
+        {
+            continue;
+        }
         match values.iter().find(|(v, _)| *v == value.as_str()) {
             Some((_, action)) => actions.push(*action),
             None => {
@@ -257,13 +268,90 @@ pub fn read_actions(
 
 /// Plans one reconcile of `rollout`. Pure: same inputs, same plan.
 pub fn plan(rollout: &Rollout, observed: &Observed, now: DateTime<Utc>) -> Plan {
-    match kulta_api::validation::validate(rollout) {
+    let mut plan = match kulta_api::validation::validate(rollout) {
         Err(errors) => invalid_spec_plan(rollout, &errors, now),
         Ok(()) => match canary::Spec::read(rollout) {
             Ok(spec) => canary::plan_valid(rollout, &spec, observed, now),
             Err(error) => invalid_spec_plan(rollout, &[error], now),
         },
+    };
+    record_applied_actions(rollout, &mut plan, now);
+    plan
+}
+
+/// Write-ahead record of the actions `plan` consumes: the status lists every annotation the
+/// plan removes (kept from an earlier record when that one already listed it), and nothing
+/// else. The status is written before the annotations are removed, so a crash, a lost
+/// leadership or a failed removal in between never carries an action out twice; an entry whose
+/// annotation is gone is dropped, so the same annotation set again later is a new action.
+pub(crate) fn record_applied_actions(rollout: &Rollout, plan: &mut Plan, now: DateTime<Utc>) {
+    if plan.consume.is_empty() {
+        // Records whose annotations are gone stay until the next action replaces them: the
+        // removal marker tells they were removed, and dropping them alone would cost a write.
+        return;
     }
+    let pending = pending_records(rollout);
+    let removed = removal_marker(rollout);
+    let step = rollout.status.as_ref().and_then(|s| s.current_step_index);
+    plan.status.applied_actions = plan
+        .consume
+        .iter()
+        .map(|consumed| {
+            pending
+                .iter()
+                .find(|r| r.annotation == consumed.key && r.value == consumed.value)
+                .map_or_else(
+                    || {
+                        // A new record is never named like one the marker lists (a coarse or
+                        // frozen clock), or it would pass for removed.
+                        let mut record = action_record(consumed, now, step);
+                        while removed.contains(&record_id(&record)) {
+                            record.time += chrono::Duration::nanoseconds(1);
+                        }
+                        record
+                    },
+                    |r| (*r).clone(),
+                )
+        })
+        .collect();
+}
+
+/// The record ids [`labels::CONSUMED_ACTIONS_ANNOTATION`] lists.
+fn removal_marker(rollout: &Rollout) -> Vec<String> {
+    rollout
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(labels::CONSUMED_ACTIONS_ANNOTATION))
+        .map(|marker| marker.split(',').map(|id| id.trim().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// The records of `status.appliedActions` whose annotations the controller has not removed yet
+/// (see [`labels::CONSUMED_ACTIONS_ANNOTATION`]).
+fn pending_records(rollout: &Rollout) -> Vec<&ActionRecord> {
+    let removed = removal_marker(rollout);
+    rollout
+        .status
+        .as_ref()
+        .map(|status| status.applied_actions.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|record| !removed.contains(&record_id(record)))
+        .collect()
+}
+
+/// How a record of `status.appliedActions` is named in
+/// [`labels::CONSUMED_ACTIONS_ANNOTATION`].
+pub fn record_id(record: &ActionRecord) -> String {
+    format!(
+        "{}={}@{}",
+        record.annotation,
+        record.value,
+        record
+            .time
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    )
 }
 
 pub(crate) fn invalid_spec_plan(

@@ -80,11 +80,32 @@ impl World {
     }
 
     fn apply(&mut self, plan: &Plan) {
-        for consumed in &plan.consume {
-            if let Some(annotations) = self.rollout.metadata.annotations.as_mut() {
-                annotations.remove(&consumed.key);
-            }
+        self.apply_effects(plan);
+        self.rollout.status = Some(plan.status.clone());
+        self.consume(plan);
+    }
+
+    /// Removes the annotations `plan` consumed, as the controller does once its status is
+    /// stored: with the marker naming the records the removal was for.
+    fn consume(&mut self, plan: &Plan) {
+        if plan.consume.is_empty() {
+            return;
         }
+        let annotations = self
+            .rollout
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
+        for consumed in &plan.consume {
+            annotations.remove(&consumed.key);
+        }
+        let marker: Vec<String> = plan.status.applied_actions.iter().map(record_id).collect();
+        annotations.insert(labels::CONSUMED_ACTIONS_ANNOTATION.into(), marker.join(","));
+    }
+
+    /// The plan's effects on ReplicaSets, Services and the route; not its status nor its
+    /// consumed annotations.
+    fn apply_effects(&mut self, plan: &Plan) {
         let name = self.rollout.metadata.name.clone().unwrap_or_default();
         for change in &plan.replica_sets {
             match change {
@@ -146,7 +167,6 @@ impl World {
             self.route_weight = Some(weight);
             self.route_accepted = false;
         }
-        self.rollout.status = Some(plan.status.clone());
     }
 
     fn make_available(&mut self) {

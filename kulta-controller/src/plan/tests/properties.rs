@@ -13,6 +13,16 @@ enum Event {
     Retry,
     NewImage(u8),
     Wait(u16),
+    /// A reconcile whose effects are applied but whose status write fails: nothing recorded,
+    /// no annotation removed.
+    StatusWriteFails,
+    /// A reconcile that stores its status and stops (crash, lost leadership, failed removal)
+    /// before it removes the annotations it consumed.
+    StopsBeforeRemoval,
+    /// A person sets an action (0 promote, 1 abort, 2 retry) after the reconcile read the
+    /// Rollout and before its status write, which therefore conflicts: the controller reads
+    /// again and plans again with its own status.
+    ActionDuringWrite(u8),
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -26,11 +36,35 @@ fn event() -> impl Strategy<Value = Event> {
         1 => Just(Event::Retry),
         1 => (0u8..3).prop_map(Event::NewImage),
         2 => (1u16..400).prop_map(Event::Wait),
+        1 => Just(Event::StatusWriteFails),
+        1 => Just(Event::StopsBeforeRemoval),
+        1 => (0u8..3).prop_map(Event::ActionDuringWrite),
     ]
 }
 
 fn needed(replicas: i32, weight: u8) -> i32 {
     (replicas * i32::from(weight) + 99) / 100
+}
+
+/// A person sets `key=value` unless the key is already there; counts the actions set.
+fn user_sets(world: &mut World, key: &str, value: &str, set: &mut usize) {
+    let present = world
+        .rollout
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(key));
+    if !present {
+        world.annotate(key, value);
+        *set += 1;
+    }
+}
+
+/// The actions a plan of `rollout` takes up (carries out or refuses), counted when the status
+/// of that plan is stored.
+fn taken_up(rollout: &Rollout, count: &mut usize) {
+    let (actions, _, ignored) = read_actions(rollout);
+    *count += actions.len() + ignored.len();
 }
 
 proptest! {
@@ -39,8 +73,13 @@ proptest! {
     /// The canary weight never rises while the canary lacks the pods it needs, and no pod
     /// serving routed traffic is taken away: aborts, replacements and rollbacks route to
     /// stable (verified) before any scale-down.
+    ///
+    /// Every action a person sets is carried out (or refused) exactly once, whatever fails
+    /// between the status write and the annotation's removal, and whenever it arrives.
     #[test]
     fn traffic_only_reaches_available_pods(events in proptest::collection::vec(event(), 1..120)) {
+        let mut set = 0usize;
+        let mut taken = 0usize;
         let rollout = RolloutBuilder::new("app")
             .replicas(4)
             .steps([set_weight(25), pause(Some("2m")), set_weight_then_pause(60, None), set_weight(100)])
@@ -51,6 +90,7 @@ proptest! {
         for event in events {
             match event {
                 Event::Reconcile => {
+                    taken_up(&world.rollout, &mut taken);
                     let plan = world.plan();
                     let weight_now = if world.route_accepted { world.route_weight.unwrap_or(0) } else { world.route_weight.unwrap_or(0).max(world.status().canary_weight.unwrap_or(0) as u8) };
                     let canary_pods = |world: &World, hash: &Option<String>| hash.as_ref().map_or(0, |h| world.replica_sets.iter().find(|rs| &rs.hash == h).map_or(0, |rs| rs.available));
@@ -78,6 +118,29 @@ proptest! {
                     }
                     world.apply(&plan);
                 }
+                Event::StatusWriteFails => {
+                    let plan = world.plan();
+                    world.apply_effects(&plan);
+                }
+                Event::StopsBeforeRemoval => {
+                    taken_up(&world.rollout, &mut taken);
+                    let plan = world.plan();
+                    world.apply_effects(&plan);
+                    world.rollout.status = Some(plan.status.clone());
+                }
+                Event::ActionDuringWrite(kind) => {
+                    let observed = world.observed();
+                    taken_up(&world.rollout, &mut taken);
+                    let first = plan(&world.rollout, &observed, world.now);
+                    world.apply_effects(&first);
+                    let key = [labels::PROMOTE_ANNOTATION, labels::ABORT_ANNOTATION, labels::RETRY_ANNOTATION][usize::from(kind % 3)];
+                    user_sets(&mut world, key, "true", &mut set);
+                    let mut view = world.rollout.clone();
+                    view.status = Some(first.status.clone());
+                    taken_up(&view, &mut taken);
+                    let again = plan(&view, &observed, world.now);
+                    world.apply(&again);
+                }
                 Event::PodsUp(n) => {
                     for rs in &mut world.replica_sets {
                         rs.available = (rs.available + i32::from(n)).min(rs.replicas);
@@ -86,30 +149,41 @@ proptest! {
                     }
                 }
                 Event::GatewayAccepts => world.accept_route(),
-                Event::Promote => world.annotate(labels::PROMOTE_ANNOTATION, "true"),
-                Event::PromoteFull => world.annotate(labels::PROMOTE_ANNOTATION, "full"),
-                Event::Abort => world.annotate(labels::ABORT_ANNOTATION, "true"),
-                Event::Retry => world.annotate(labels::RETRY_ANNOTATION, "true"),
+                Event::Promote => user_sets(&mut world, labels::PROMOTE_ANNOTATION, "true", &mut set),
+                Event::PromoteFull => user_sets(&mut world, labels::PROMOTE_ANNOTATION, "full", &mut set),
+                Event::Abort => user_sets(&mut world, labels::ABORT_ANNOTATION, "true", &mut set),
+                Event::Retry => user_sets(&mut world, labels::RETRY_ANNOTATION, "true", &mut set),
                 Event::NewImage(i) => world.set_image(&format!("nginx:{}", 30 + i)),
                 Event::Wait(s) => world.advance(i64::from(s)),
             }
         }
         // Whatever happened, a cooperative world converges.
-        world.annotate(labels::PROMOTE_ANNOTATION, "full");
+        user_sets(&mut world, labels::PROMOTE_ANNOTATION, "full", &mut set);
         let mut last = None;
         for _ in 0..60 {
+            taken_up(&world.rollout, &mut taken);
             world.step();
             world.make_available();
             world.accept_route();
             last = Some(world.plan().state);
             if world.status().aborted == Some(true) {
-                world.annotate(labels::RETRY_ANNOTATION, "true");
+                user_sets(&mut world, labels::RETRY_ANNOTATION, "true", &mut set);
             } else if last == Some(RolloutState::Healthy) {
                 break;
             } else if matches!(last, Some(RolloutState::Paused { .. })) {
-                world.annotate(labels::PROMOTE_ANNOTATION, "full");
+                user_sets(&mut world, labels::PROMOTE_ANNOTATION, "full", &mut set);
             }
         }
         prop_assert_eq!(last, Some(RolloutState::Healthy));
+        // Settled, every action set was taken up once: none lost, none carried out twice.
+        for _ in 0..3 {
+            taken_up(&world.rollout, &mut taken);
+            world.step();
+        }
+        let left: Vec<&String> = world.rollout.metadata.annotations.iter().flatten()
+            .filter(|(k, _)| [labels::PROMOTE_ANNOTATION, labels::ABORT_ANNOTATION, labels::RETRY_ANNOTATION].contains(&k.as_str()))
+            .map(|(k, _)| k).collect();
+        prop_assert!(left.is_empty(), "actions left unconsumed: {:?}", left);
+        prop_assert_eq!(taken, set, "actions set and actions taken up");
     }
 }
