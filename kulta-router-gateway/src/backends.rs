@@ -114,9 +114,10 @@ fn scan(route: &HttpRoute, target: &RouteTarget) -> Result<Scan, RouterError> {
             });
             let first = found.next().map(|(index, _)| index);
             if found.next().is_some() {
+                // The Rollout names Services, not ports: the remedy is in the route.
                 return Err(RouterError::invalid_config(format!(
-                    "{key} rule {rule_index} has more than one backendRef for {wanted}; give the \
-                     Service's port in the Rollout so KULTA can tell them apart"
+                    "{key} rule {rule_index} names {wanted} in more than one backendRef, so KULTA \
+                     cannot tell which weight to set; keep a single backendRef for it in that rule"
                 )));
             }
             Ok(first)

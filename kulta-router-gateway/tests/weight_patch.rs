@@ -244,9 +244,9 @@ fn ports_kinds_groups_and_namespaces_decide_what_matches() {
     assert_eq!(
         pair_indices(&route, &target()),
         Err(
-            "invalid traffic router config: HTTPRoute default/r rule 0 has more than one \
-             backendRef for Service app-stable; give the Service's port in the Rollout so KULTA \
-             can tell them apart"
+            "invalid traffic router config: HTTPRoute default/r rule 0 names Service \
+             app-stable in more than one backendRef, so KULTA cannot tell which weight to set; \
+             keep a single backendRef for it in that rule"
                 .to_owned()
         )
     );
