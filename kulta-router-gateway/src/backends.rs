@@ -1,5 +1,7 @@
 //! Finding the stable and canary backendRefs in an HTTPRoute's rules (pure).
 
+use std::collections::BTreeSet;
+
 use gateway_api::httproutes::{HttpRoute, HttpRouteRulesBackendRefs};
 use kulta_router::{BackendRef, RouteTarget, RouterError};
 
@@ -79,6 +81,22 @@ pub fn release_pairs(
         return Err(missing_in_rule(&target.stable, &route_key(route), *rule));
     }
     Ok(scan.pairs)
+}
+
+/// The names of the user's other backends: every backendRef of `route`, in any rule, whose name
+/// is neither `target.stable`'s nor `target.canary`'s Service name. A backendRef that shares a
+/// name with one of them (in another namespace, or of another kind) is left out, since a
+/// gateway's message naming it could not be told apart from one naming the Rollout's Service.
+pub(crate) fn other_backend_names(route: &HttpRoute, target: &RouteTarget) -> BTreeSet<String> {
+    route
+        .spec
+        .rules
+        .iter()
+        .flatten()
+        .flat_map(|rule| rule.backend_refs.iter().flatten())
+        .map(|backend| backend.name.clone())
+        .filter(|name| *name != target.stable.service && *name != target.canary.service)
+        .collect()
 }
 
 struct Scan {

@@ -10,6 +10,16 @@
 //!   patch that changes exactly their weights, [`verify_route`] judges a route's status;
 //! - apply: [`GatewayApiRouter`] reads routes, sends patches with bounded retries on lost races.
 //!
+//! Verification reads the route's `status.parents` the way real gateways fill it in (details
+//! on [`verify_route`]):
+//!
+//! - only the parents in `spec.parentRefs` count: status entries for parents the route no longer
+//!   names are ignored, and a parentRef without an entry is pending; of several controllers'
+//!   entries for one parent, the ones at the current generation decide;
+//! - a condition without `observedGeneration` proves nothing, so it is pending;
+//! - a `ResolvedRefs=False` whose message names only the user's other backends is logged and
+//!   does not block; any other `ResolvedRefs=False` does.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use kulta_router::RouterRegistry;
@@ -25,6 +35,7 @@
 
 mod backends;
 mod config;
+mod parents;
 mod patch;
 mod router;
 mod store;

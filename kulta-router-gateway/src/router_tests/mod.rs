@@ -7,12 +7,15 @@ use std::sync::{Arc, Mutex};
 use gateway_api::httproutes::HttpRoute;
 use kube::core::Status;
 use kulta_router::{
-    BackendRef, RouteTarget, RouterError, RouterFactory, TrafficRouter, Verification, WriteOutcome,
+    BackendRef, RouteTarget, RouterError, RouterFactory, TrafficRouter, WriteOutcome,
 };
 use serde_json::{Value, json};
 
 use crate::store::RouteStore;
 use crate::{GatewayApiRouter, GatewayApiRouterFactory, MAX_WRITE_ATTEMPTS, RouteKey};
+
+// The `verify_weight` tests; this file holds the fake store and the write tests.
+mod verification;
 
 #[derive(Default)]
 struct FakeState {
@@ -325,62 +328,6 @@ async fn remove_managed_routes_restores_stable_and_is_idempotent() {
             "backendRef for Service app-stable in HTTPRoute default/canary-only rule 0 not found"
                 .to_owned()
         )
-    );
-}
-
-#[tokio::test]
-async fn verifies_every_route_and_joins_pending_reasons() {
-    let accepted = |generation: i64| {
-        json!({"parents": [{
-            "parentRef": {"name": "gw"},
-            "controllerName": "example.com/gateway-controller",
-            "conditions": [
-                {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
-                 "observedGeneration": generation, "lastTransitionTime": "2026-01-01T00:00:00Z"},
-                {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs", "message": "",
-                 "observedGeneration": generation, "lastTransitionTime": "2026-01-01T00:00:00Z"}
-            ]
-        }]})
-    };
-    let mut public = route("public", 100, 0);
-    public["status"] = accepted(1);
-    let mut internal = route("internal", 100, 0);
-    internal["metadata"]["namespace"] = json!("infra");
-    internal["spec"]["rules"][0]["backendRefs"][0]["namespace"] = json!("default");
-    internal["spec"]["rules"][0]["backendRefs"][1]["namespace"] = json!("default");
-    internal["status"] = accepted(1);
-    let (router, store) = router_with(vec![public, internal]);
-    let app = target(json!({"httpRoutes": [
-        {"name": "public"}, {"name": "internal", "namespace": "infra"}
-    ]}));
-
-    assert_eq!(
-        router.verify_weight(&app, 0).await.ok(),
-        Some(Verification::Verified)
-    );
-    assert_eq!(
-        router.set_weight(&app, 10).await.ok(),
-        Some(WriteOutcome::Written)
-    );
-    // The writes bumped both generations to 2; the gateway has seen only 1.
-    assert_eq!(
-        router.verify_weight(&app, 10).await.ok(),
-        Some(Verification::Pending(
-            "HTTPRoute default/public: parent gw has not yet observed generation 2 of the route \
-             (Accepted is for generation 1); HTTPRoute infra/internal: parent gw has not yet \
-             observed generation 2 of the route (Accepted is for generation 1)"
-                .into()
-        ))
-    );
-    {
-        let mut state = store.state();
-        for route in state.routes.values_mut() {
-            route["status"] = accepted(2);
-        }
-    }
-    assert_eq!(
-        router.verify_weight(&app, 10).await.ok(),
-        Some(Verification::Verified)
     );
 }
 
