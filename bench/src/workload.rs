@@ -322,10 +322,9 @@ pub fn healthy_with(rollout: &Rollout, image: &str) -> bool {
     let current_image = rollout
         .spec
         .template
-        .spec
-        .as_ref()
-        .and_then(|spec| spec.containers.first())
-        .and_then(|container| container.image.as_deref());
+        .raw()
+        .pointer("/spec/containers/0/image")
+        .and_then(serde_json::Value::as_str);
     let replicas = rollout.spec.replicas.unwrap_or(1);
     status.phase == Some(Phase::Healthy)
         && status.replicas == replicas

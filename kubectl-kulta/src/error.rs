@@ -87,6 +87,14 @@ pub enum Error {
         /// The containers (and init containers) the template has.
         existing: Vec<String>,
     },
+    /// `set image` on a rollout whose pod template does not decode.
+    #[error("rollout {name:?} has an invalid pod template: {problem}; fix it with kubectl edit")]
+    InvalidTemplate {
+        /// Name of the rollout.
+        name: String,
+        /// The field and what is wrong with it.
+        problem: String,
+    },
     /// `set image` on a rollout whose template changed while the patch was being built, more
     /// times than the retry budget.
     #[error("failed to set the image of rollout {name:?}: it kept changing while being patched")]

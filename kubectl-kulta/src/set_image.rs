@@ -40,7 +40,15 @@ pub fn image_patch(
     rollout: &Rollout,
     images: &[ContainerImage],
 ) -> Result<(Vec<Value>, Vec<ImageChange>)> {
-    let pod = rollout.spec.template.spec.as_ref();
+    let template = rollout
+        .spec
+        .template
+        .decode()
+        .map_err(|error| Error::InvalidTemplate {
+            name: name.to_string(),
+            problem: error.to_string(),
+        })?;
+    let pod = template.spec.as_ref();
     let lists: [(&str, &[Container]); 2] = [
         (
             "containers",
@@ -168,13 +176,15 @@ mod tests {
     fn rollout() -> Rollout {
         RolloutBuilder::new("app")
             .with_spec(|spec| {
-                if let Some(pod) = spec.template.spec.as_mut() {
+                let mut template = spec.template.decode().unwrap();
+                if let Some(pod) = template.spec.as_mut() {
                     pod.containers.push(Container {
                         name: "sidecar".into(),
                         image: Some("envoy:1.30".into()),
                         ..Container::default()
                     });
                 }
+                spec.template.set(&template);
             })
             .build()
     }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::labels::POD_TEMPLATE_HASH_LABEL;
+use crate::template::PodTemplate;
 
 /// Characters of a revision hash: lowercase consonants and digits without vowels or look-alikes,
 /// the alphabet Kubernetes uses for generated names, so a hash never spells a word.
@@ -29,8 +30,13 @@ pub const REVISION_HASH_LEN: usize = 10;
 ///   is treated as absent), so a template read back from a ReplicaSet, which carries that label,
 ///   hashes the same as the Rollout's template.
 /// - Any other change (an image, an env var, a label, an annotation) changes the hash.
-pub fn revision_hash(template: &PodTemplateSpec) -> String {
-    let mut value = serde_json::to_value(template).unwrap_or(Value::Null);
+/// - The template is hashed as stored ([`PodTemplate::raw`]), with `null` members left out
+///   (they mean "not set", as an absent member does): a field this build's `k8s-openapi` does
+///   not know counts, so an upgrade of `k8s-openapi` cannot change the hash of an unchanged
+///   template. A template with only known fields hashes as its typed form always did.
+pub fn revision_hash(template: &PodTemplate) -> String {
+    let mut value = template.raw().clone();
+    strip_nulls(&mut value);
     strip_pod_template_hash(&mut value);
     let mut canonical = String::new();
     write_canonical(&value, &mut canonical);
@@ -44,6 +50,23 @@ pub fn revision_hash(template: &PodTemplateSpec) -> String {
         number /= 27;
     }
     hash
+}
+
+/// The revision hash of a typed template (one read back from a ReplicaSet, or built in code).
+pub fn revision_hash_of(template: &PodTemplateSpec) -> String {
+    revision_hash(&PodTemplate::from(template))
+}
+
+/// Removes every `null` object member, at any depth.
+fn strip_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, item| !item.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
 }
 
 /// Removes `metadata.labels["pod-template-hash"]`, then an empty `labels`, then an empty
@@ -147,7 +170,45 @@ mod tests {
             canonical,
             r#"{"metadata":{"labels":{"app":"my-app"}},"spec":{"containers":[{"image":"nginx:1.25","name":"nginx"}]}}"#
         );
-        assert_eq!(revision_hash(&fixed), "xhqz2q85pm");
+        assert_eq!(revision_hash_of(&fixed), "xhqz2q85pm");
+    }
+
+    #[test]
+    fn the_stored_template_hashes_as_its_typed_form_did() {
+        // The JSON as kubectl sends it, with a `null` kubectl's generators write: the same hash
+        // as the typed template of `pinned_output_for_a_fixed_template`.
+        let stored = PodTemplate::from(serde_json::json!({
+            "metadata": {"creationTimestamp": null, "labels": {"app": "my-app"}},
+            "spec": {"containers": [{"name": "nginx", "image": "nginx:1.25", "resources": {}}]}
+        }));
+        let typed = template(&[("app", "my-app")], "nginx:1.25");
+        let mut with_resources = typed.clone();
+        if let Some(pod) = with_resources.spec.as_mut() {
+            pod.containers[0].resources = Some(Default::default());
+        }
+        assert_eq!(revision_hash(&stored), revision_hash_of(&with_resources));
+        let plain = PodTemplate::from(serde_json::json!({
+            "metadata": {"labels": {"app": "my-app"}},
+            "spec": {"containers": [{"name": "nginx", "image": "nginx:1.25"}]}
+        }));
+        assert_eq!(revision_hash(&plain), "xhqz2q85pm");
+    }
+
+    #[test]
+    fn fields_the_typed_template_does_not_know_count() {
+        // A field of a newer Kubernetes release: kept, so an upgrade of the typed library that
+        // learns it does not rename the revision, and a change to it is a new revision.
+        let with = |value: &str| {
+            PodTemplate::from(serde_json::json!({
+                "metadata": {"labels": {"app": "my-app"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx:1.25"}],
+                         "futureField": {"mode": value}}
+            }))
+        };
+        assert_ne!(revision_hash(&with("a")), "xhqz2q85pm");
+        assert_ne!(revision_hash(&with("a")), revision_hash(&with("b")));
+        // Cross-checked with Python's hashlib over the canonical JSON, as above.
+        assert_eq!(revision_hash(&with("a")), "sxchvz59w8");
     }
 
     #[test]
@@ -161,7 +222,7 @@ mod tests {
     #[test]
     fn is_label_safe() {
         for image in ["nginx:1.25", "nginx:1.26", "busybox", ""] {
-            let hash = revision_hash(&template(&[("app", "a")], image));
+            let hash = revision_hash_of(&template(&[("app", "a")], image));
             assert_eq!(hash.len(), REVISION_HASH_LEN);
             assert!(
                 hash.bytes()
@@ -181,27 +242,27 @@ mod tests {
             &[("zone", "a"), ("tier", "web"), ("app", "my-app")],
             "nginx",
         );
-        assert_eq!(revision_hash(&one), revision_hash(&two));
+        assert_eq!(revision_hash_of(&one), revision_hash_of(&two));
         // Also when the JSON arrives with keys in another order.
         let json = r#"{"spec":{"containers":[{"image":"nginx","name":"nginx"}]},
             "metadata":{"labels":{"zone":"a","app":"my-app","tier":"web"}}}"#;
         let parsed: PodTemplateSpec = serde_json::from_str(json).unwrap();
-        assert_eq!(revision_hash(&parsed), revision_hash(&one));
+        assert_eq!(revision_hash_of(&parsed), revision_hash_of(&one));
     }
 
     #[test]
     fn image_change_changes_the_hash() {
         assert_ne!(
-            revision_hash(&template(&[("app", "a")], "nginx:1.25")),
-            revision_hash(&template(&[("app", "a")], "nginx:1.26"))
+            revision_hash_of(&template(&[("app", "a")], "nginx:1.25")),
+            revision_hash_of(&template(&[("app", "a")], "nginx:1.26"))
         );
     }
 
     #[test]
     fn label_change_changes_the_hash() {
         assert_ne!(
-            revision_hash(&template(&[("app", "a")], "nginx")),
-            revision_hash(&template(&[("app", "b")], "nginx"))
+            revision_hash_of(&template(&[("app", "a")], "nginx")),
+            revision_hash_of(&template(&[("app", "b")], "nginx"))
         );
     }
 
@@ -209,12 +270,15 @@ mod tests {
     fn pod_template_hash_label_is_ignored() {
         let plain = template(&[("app", "a")], "nginx");
         let from_replica_set = template(&[("app", "a"), (POD_TEMPLATE_HASH_LABEL, "abc")], "nginx");
-        assert_eq!(revision_hash(&plain), revision_hash(&from_replica_set));
+        assert_eq!(
+            revision_hash_of(&plain),
+            revision_hash_of(&from_replica_set)
+        );
 
         // A template whose only label is the hash equals one without labels at all.
         let mut no_labels = template(&[], "nginx");
         no_labels.metadata = None;
         let only_hash = template(&[(POD_TEMPLATE_HASH_LABEL, "abc")], "nginx");
-        assert_eq!(revision_hash(&no_labels), revision_hash(&only_hash));
+        assert_eq!(revision_hash_of(&no_labels), revision_hash_of(&only_hash));
     }
 }

@@ -11,6 +11,7 @@
 //! | [`validation`] | [`validation::validate`]: every problem of a spec with its field path |
 //! | [`duration`] | Go-syntax durations (`5m`, `1h30m`): parse and format |
 //! | [`hash`] | [`hash::revision_hash`] of a pod template |
+//! | [`template`] | [`PodTemplate`]: the pod template as stored, decoded where used |
 //! | [`crd`] | the CustomResourceDefinitions and their YAML, as committed under `deploy/crds/` |
 //! | [`labels`] | annotation, label, finalizer and field-manager names |
 //! | `testing` (feature `testing`) | `RolloutBuilder`, fixtures for tests |
@@ -27,9 +28,11 @@ pub mod hash;
 pub mod labels;
 pub mod rollout;
 pub mod steps;
+pub mod template;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod validation;
 
 pub use accessors::GATEWAY_API_ROUTER_KEY;
 pub use rollout::*;
+pub use template::PodTemplate;

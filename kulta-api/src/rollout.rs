@@ -3,8 +3,8 @@
 //! Field names follow the Kubernetes API conventions (camelCase in JSON). Optional fields stay
 //! `Option` so that a Rollout read from the cluster serialises back exactly as written.
 
+use crate::template::PodTemplate;
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -40,7 +40,10 @@ pub const MAX_HTTP_ROUTES: usize = 16;
     printcolumn = r#"{"name":"Step","type":"integer","jsonPath":".status.currentStepIndex"}"#,
     printcolumn = r#"{"name":"Canary-Weight","type":"integer","jsonPath":".status.canaryWeight"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("size(self.metadata.name) <= 63").message(
+        "metadata.name must be at most 63 characters: it is the value of the kulta.io/rollout label on the Rollout's ReplicaSets"
+    )
 )]
 #[x_kube(validation = Rule::new(
     "!has(self.minReadySeconds) || (has(self.progressDeadlineSeconds) ? self.progressDeadlineSeconds : 600) > self.minReadySeconds"
@@ -54,9 +57,10 @@ pub struct RolloutSpec {
     pub replicas: Option<i32>,
     /// Label selector for the Rollout's pods; must match `template.metadata.labels`.
     pub selector: LabelSelector,
-    /// Pod template. A change to it starts a new revision.
+    /// Pod template. A change to it starts a new revision. Stored as written; a template that
+    /// is not a valid pod template makes the Rollout invalid (`InvalidSpec`, naming the field).
     #[schemars(schema_with = "preserve_unknown_object")]
-    pub template: PodTemplateSpec,
+    pub template: PodTemplate,
     /// How a new revision is rolled out.
     pub strategy: RolloutStrategy,
     /// Seconds a new pod must be ready before it counts as available.

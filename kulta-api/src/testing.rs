@@ -55,7 +55,8 @@ impl RolloutBuilder {
                     }],
                     ..PodSpec::default()
                 }),
-            },
+            }
+            .into(),
             strategy: RolloutStrategy {
                 canary: Some(CanaryStrategy {
                     stable_service: format!("{name}-stable"),
@@ -99,25 +100,26 @@ impl RolloutBuilder {
             .rollout
             .spec
             .template
-            .spec
-            .as_mut()
-            .and_then(|pod| pod.containers.first_mut())
+            .raw_mut()
+            .pointer_mut("/spec/containers/0")
+            .and_then(serde_json::Value::as_object_mut)
         {
-            container.image = Some(image.to_owned());
+            container.insert("image".to_owned(), image.into());
         }
         self
     }
 
     /// Adds a label to the template (not to the selector).
     pub fn template_label(mut self, key: &str, value: &str) -> Self {
-        self.rollout
-            .spec
-            .template
-            .metadata
-            .get_or_insert_with(ObjectMeta::default)
-            .labels
-            .get_or_insert_with(BTreeMap::new)
-            .insert(key.to_owned(), value.to_owned());
+        if let Ok(mut template) = self.rollout.spec.template.decode() {
+            template
+                .metadata
+                .get_or_insert_with(ObjectMeta::default)
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert(key.to_owned(), value.to_owned());
+            self.rollout.spec.template.set(&template);
+        }
         self
     }
 

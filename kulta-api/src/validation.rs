@@ -7,6 +7,8 @@
 //! one source of truth for objects that reached the cluster another way.
 
 use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use std::fmt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -68,7 +70,19 @@ impl std::error::Error for FieldError {}
 ///
 /// Every [`FieldError`] found; never an empty `Vec`.
 pub fn validate(rollout: &Rollout) -> Result<(), Vec<FieldError>> {
-    let errors = spec_errors(&rollout.spec);
+    let mut errors = Vec::new();
+    let name = rollout.metadata.name.as_deref().unwrap_or_default();
+    if name.len() > MAX_NAME_LENGTH {
+        errors.push(FieldError::new(
+            "metadata.name",
+            format!(
+                "must be at most {MAX_NAME_LENGTH} characters, got {}: it is the value of the \
+                 kulta.io/rollout label on the Rollout's ReplicaSets",
+                name.len()
+            ),
+        ));
+    }
+    errors.extend(spec_errors(&rollout.spec));
     if errors.is_empty() {
         Ok(())
     } else {
@@ -76,11 +90,22 @@ pub fn validate(rollout: &Rollout) -> Result<(), Vec<FieldError>> {
     }
 }
 
+/// The longest Rollout name: it is a label value (`kulta.io/rollout`), and label values have at
+/// most 63 characters. The CRD refuses longer names with a CEL rule; this check covers a CRD
+/// installed without it.
+pub const MAX_NAME_LENGTH: usize = 63;
+
 fn spec_errors(spec: &RolloutSpec) -> Vec<FieldError> {
     let mut errors = Vec::new();
     non_negative("spec.replicas", spec.replicas, &mut errors);
-    selector_errors(spec, &mut errors);
-    template_errors(spec, &mut errors);
+    match spec.template.decode() {
+        Ok(template) => {
+            selector_errors(spec, &template, &mut errors);
+            template_errors(&template, &mut errors);
+        }
+        // The selector is checked against the template's labels: not without a template.
+        Err(error) => errors.push(error),
+    }
     match &spec.strategy.canary {
         Some(canary) => canary_errors(canary, &mut errors),
         None => errors.push(FieldError::new(
@@ -126,7 +151,7 @@ fn non_negative(path: &str, value: Option<i32>, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn selector_errors(spec: &RolloutSpec, errors: &mut Vec<FieldError>) {
+fn selector_errors(spec: &RolloutSpec, template: &PodTemplateSpec, errors: &mut Vec<FieldError>) {
     let selector = &spec.selector;
     let match_labels = selector.match_labels.as_ref().filter(|m| !m.is_empty());
     let expressions = selector
@@ -141,8 +166,7 @@ fn selector_errors(spec: &RolloutSpec, errors: &mut Vec<FieldError>) {
         return;
     }
     let empty = BTreeMap::new();
-    let labels = spec
-        .template
+    let labels = template
         .metadata
         .as_ref()
         .and_then(|m| m.labels.as_ref())
@@ -261,12 +285,8 @@ fn requirement_matches(operator: &str, have: Option<&String>, values: &[String])
     }
 }
 
-fn template_errors(spec: &RolloutSpec, errors: &mut Vec<FieldError>) {
-    let containers = spec
-        .template
-        .spec
-        .as_ref()
-        .map_or(0, |pod| pod.containers.len());
+fn template_errors(template: &PodTemplateSpec, errors: &mut Vec<FieldError>) {
+    let containers = template.spec.as_ref().map_or(0, |pod| pod.containers.len());
     if containers == 0 {
         errors.push(FieldError::new(
             "spec.template.spec.containers",

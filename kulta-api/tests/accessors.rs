@@ -137,17 +137,11 @@ fn builder_sets_what_it_says() {
     assert_eq!(rollout.status, Some(status));
     let spec = &rollout.spec;
     assert_eq!(spec.replicas, Some(3));
-    let labels = spec
-        .template
-        .metadata
-        .as_ref()
-        .unwrap()
-        .labels
-        .as_ref()
-        .unwrap();
+    let template = spec.template.decode().unwrap();
+    let labels = template.metadata.as_ref().unwrap().labels.as_ref().unwrap();
     assert_eq!(labels["app"], "web");
     assert_eq!(spec.selector.match_labels.as_ref().unwrap()["app"], "web");
-    let pod = spec.template.spec.as_ref().unwrap();
+    let pod = template.spec.as_ref().unwrap();
     assert_eq!(pod.containers[0].image.as_deref(), Some("nginx:1.26"));
     let canary = spec.strategy.canary.as_ref().unwrap();
     assert_eq!(canary.stable_service, "web-a");

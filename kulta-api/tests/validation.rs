@@ -463,15 +463,49 @@ fn bad_specs_report_path_and_message() {
         ),
         (
             "template without containers",
-            with(|spec| spec.template.spec = Some(PodSpec::default())),
+            with(|spec| {
+                let mut template = spec.template.decode().unwrap();
+                template.spec = Some(PodSpec::default());
+                spec.template.set(&template);
+            }),
             "spec.template.spec.containers",
             "must list at least one container",
         ),
         (
             "template without a pod spec",
-            with(|spec| spec.template.spec = None),
+            with(|spec| {
+                let mut template = spec.template.decode().unwrap();
+                template.spec = None;
+                spec.template.set(&template);
+            }),
             "spec.template.spec.containers",
             "must list at least one container",
+        ),
+        (
+            "an env value that is not a string",
+            with(|spec| {
+                spec.template = serde_json::json!({
+                    "metadata": {"labels": {"app": "app"}},
+                    "spec": {"containers": [{"name": "app", "image": "nginx",
+                        "env": [{"name": "PORT", "value": 8080}]}]}
+                })
+                .into();
+            }),
+            "spec.template.spec.containers[0].env[0].value",
+            "invalid type: integer `8080`, expected a string",
+        ),
+        (
+            "a containerPort that is a string",
+            with(|spec| {
+                spec.template = serde_json::json!({
+                    "metadata": {"labels": {"app": "app"}},
+                    "spec": {"containers": [{"name": "app", "image": "nginx",
+                        "ports": [{"containerPort": "80"}]}]}
+                })
+                .into();
+            }),
+            "spec.template.spec.containers[0].ports[0].containerPort",
+            "invalid type: string \"80\", expected i32",
         ),
         (
             "too many steps",

@@ -6,11 +6,11 @@
 //! 4. Take capacity away (scale-downs, deletes). This comes after the route on purpose: the
 //!    other order would send traffic to pods that are going away.
 //!
-//! Then the caller writes the status, which records the user actions carried out
-//! (`appliedActions`), and only once that is stored removes their annotations
-//! ([`consume_annotations`]): a failure anywhere before leaves the annotation in place to be
-//! planned again (every effect is idempotent), a failure after leaves a record that stops it
-//! being carried out twice.
+//! The caller stores the plan's status before any of this (the write-ahead record: the actions
+//! carried out, in `appliedActions`, and the weight asked for), and removes the actions'
+//! annotations ([`consume_annotations`]) after. Every effect is idempotent and planned again
+//! from the stored status and what is observed, so whatever a failure leaves undone, the next
+//! reconcile completes; the record stops an action being carried out twice.
 
 use std::collections::BTreeMap;
 
@@ -190,17 +190,8 @@ async fn apply_replica_set_change(
             revision,
         } => {
             let replica_set = build_replica_set(rollout, hash, *replicas, *revision)?;
-            let name = replica_set.name_any();
-            match api
-                .create(
-                    &PostParams {
-                        field_manager: Some(labels::FIELD_MANAGER.to_string()),
-                        ..Default::default()
-                    },
-                    &replica_set,
-                )
-                .await
-            {
+            let name = format!("{}-{hash}", rollout.name_any());
+            match create_replica_set(ctx, namespace, &replica_set).await {
                 Ok(created) => {
                     ctx.own_replica_sets.record(created);
                     info!(replica_set = %name, replicas, "created replica set");
@@ -240,14 +231,33 @@ async fn apply_replica_set_change(
     Ok(())
 }
 
-/// The ReplicaSet of revision `hash`: the Rollout's template with the revision's
-/// pod-template-hash on its pods and in its selector, owned by the Rollout.
+/// Creates a ReplicaSet from its JSON (the template in it as the Rollout stores it, with fields
+/// this build's types do not know).
+async fn create_replica_set(
+    ctx: &Context,
+    namespace: &str,
+    replica_set: &serde_json::Value,
+) -> kube::Result<ReplicaSet> {
+    let params = PostParams {
+        field_manager: Some(labels::FIELD_MANAGER.to_string()),
+        ..Default::default()
+    };
+    let body = serde_json::to_vec(replica_set).map_err(kube::Error::SerdeError)?;
+    let request = kube::core::Request::new(ReplicaSet::url_path(&(), Some(namespace)))
+        .create(&params, body)
+        .map_err(kube::Error::BuildRequest)?;
+    ctx.client.request::<ReplicaSet>(request).await
+}
+
+/// The ReplicaSet of revision `hash`, as JSON: the Rollout's template as stored (fields this
+/// build's types do not know included) with the revision's pod-template-hash on its pods and in
+/// its selector, owned by the Rollout.
 pub fn build_replica_set(
     rollout: &Rollout,
     hash: &str,
     replicas: i32,
     revision: i64,
-) -> Result<ReplicaSet> {
+) -> Result<serde_json::Value> {
     let mut owner = rollout
         .controller_owner_ref(&())
         .ok_or(Error::MissingField("metadata.uid"))?;
@@ -256,13 +266,30 @@ pub fn build_replica_set(
     // rollouts/finalizers, which deploy/ grants.
     owner.block_owner_deletion = Some(true);
     let rollout_name = rollout.name_any();
-    let mut template = rollout.spec.template.clone();
-    let template_meta = template.metadata.get_or_insert_with(ObjectMeta::default);
-    let pod_labels = template_meta.labels.get_or_insert_with(BTreeMap::new);
+    let mut pod_labels: BTreeMap<String, String> =
+        match rollout.spec.template.raw().pointer("/metadata/labels") {
+            Some(labels) if !labels.is_null() => {
+                serde_json::from_value(labels.clone()).map_err(|source| Error::Serialize {
+                    what: "the template's labels",
+                    source,
+                })?
+            }
+            _ => BTreeMap::new(),
+        };
     pod_labels.insert(
         labels::POD_TEMPLATE_HASH_LABEL.to_string(),
         hash.to_string(),
     );
+    let mut template = rollout.spec.template.raw().clone();
+    if let Some(root) = template.as_object_mut() {
+        let metadata = root.entry("metadata").or_insert_with(|| json!({}));
+        if !metadata.is_object() {
+            *metadata = json!({});
+        }
+        if let Some(metadata) = metadata.as_object_mut() {
+            metadata.insert("labels".to_string(), json!(pod_labels));
+        }
+    }
     let mut rs_labels = pod_labels.clone();
     rs_labels.insert(
         labels::MANAGED_BY_LABEL.to_string(),
@@ -277,7 +304,7 @@ pub fn build_replica_set(
             labels::POD_TEMPLATE_HASH_LABEL.to_string(),
             hash.to_string(),
         );
-    Ok(ReplicaSet {
+    let replica_set = ReplicaSet {
         metadata: ObjectMeta {
             name: Some(format!("{rollout_name}-{hash}")),
             namespace: rollout.namespace(),
@@ -293,10 +320,18 @@ pub fn build_replica_set(
             replicas: Some(replicas),
             min_ready_seconds: rollout.spec.min_ready_seconds,
             selector,
-            template: Some(template),
+            template: None,
         }),
         status: None,
-    })
+    };
+    let mut value = serde_json::to_value(&replica_set).map_err(|source| Error::Serialize {
+        what: "ReplicaSet",
+        source,
+    })?;
+    value["apiVersion"] = json!("apps/v1");
+    value["kind"] = json!("ReplicaSet");
+    value["spec"]["template"] = template;
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -308,7 +343,8 @@ mod tests {
     fn a_replica_set_is_controlled_by_its_rollout_and_blocks_its_foreground_deletion() {
         let mut rollout = RolloutBuilder::new("web").build();
         rollout.metadata.uid = Some("3f1d".into());
-        let rs = build_replica_set(&rollout, "abc123", 2, 4).unwrap();
+        let rs: ReplicaSet =
+            serde_json::from_value(build_replica_set(&rollout, "abc123", 2, 4).unwrap()).unwrap();
         let owners = rs.metadata.owner_references.unwrap();
         assert_eq!(owners.len(), 1);
         assert_eq!(owners[0].kind, "Rollout");
@@ -318,6 +354,31 @@ mod tests {
         assert_eq!(owners[0].block_owner_deletion, Some(true));
         assert_eq!(rs.metadata.name.as_deref(), Some("web-abc123"));
         assert_eq!(rs.spec.unwrap().replicas, Some(2));
+    }
+
+    #[test]
+    fn the_replica_set_keeps_template_fields_the_typed_template_does_not_know() {
+        let mut rollout = RolloutBuilder::new("web").build();
+        rollout.metadata.uid = Some("3f1d".into());
+        rollout.spec.template = json!({
+            "metadata": {"labels": {"app": "web"}, "annotations": {"team": "a"}},
+            "spec": {"containers": [{"name": "app", "image": "nginx"}],
+                     "futureField": {"mode": "x"}}
+        })
+        .into();
+        let rs = build_replica_set(&rollout, "abc123", 1, 1).unwrap();
+        let template = &rs["spec"]["template"];
+        assert_eq!(template["spec"]["futureField"], json!({"mode": "x"}));
+        assert_eq!(template["metadata"]["annotations"], json!({"team": "a"}));
+        assert_eq!(
+            template["metadata"]["labels"],
+            json!({"app": "web", "pod-template-hash": "abc123"})
+        );
+        assert_eq!(
+            rs["spec"]["selector"]["matchLabels"],
+            json!({"app": "web", "pod-template-hash": "abc123"})
+        );
+        assert_eq!(rs["kind"], "ReplicaSet");
     }
 
     #[test]

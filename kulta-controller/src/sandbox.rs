@@ -146,21 +146,21 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let current = first
         .spec
         .template
-        .spec
-        .as_ref()
-        .and_then(|spec| spec.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default();
+        .raw()
+        .pointer("/spec/containers/0/image")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let image = args.image.clone().unwrap_or_else(|| next_image(&current));
     let mut changed = first.clone();
     if let Some(container) = changed
         .spec
         .template
-        .spec
-        .as_mut()
-        .and_then(|spec| spec.containers.first_mut())
+        .raw_mut()
+        .pointer_mut("/spec/containers/0")
+        .and_then(serde_json::Value::as_object_mut)
     {
-        container.image = Some(image.clone());
+        container.insert("image".to_string(), json!(image));
     }
     rollouts
         .patch(

@@ -138,9 +138,12 @@ async fn exercise_every_path(backend: &Backend) -> Evidence {
             let status = rollout.status.as_ref()?;
             (status.phase == Some(Phase::Paused)
                 && status.canary_weight == Some(50)
-                && rollout.spec.template.spec.as_ref()?.containers[0]
-                    .image
-                    .as_deref()
+                && rollout
+                    .spec
+                    .template
+                    .raw()
+                    .pointer("/spec/containers/0/image")
+                    .and_then(serde_json::Value::as_str)
                     == Some(image))
             .then_some(())
         }

@@ -270,16 +270,13 @@ impl TestCluster {
     /// Changes the image of Rollout `name` with a merge patch (a new revision).
     pub async fn set_image(&self, name: &str, image: &str) {
         let rollout = self.rollout(name).await;
-        let mut containers = serde_json::to_value(
-            &rollout
-                .spec
-                .template
-                .spec
-                .as_ref()
-                .expect("pod spec")
-                .containers,
-        )
-        .unwrap();
+        let mut containers = rollout
+            .spec
+            .template
+            .raw()
+            .pointer("/spec/containers")
+            .cloned()
+            .expect("the template has containers");
         containers[0]["image"] = json!(image);
         let patch = json!({ "spec": { "template": { "spec": { "containers": containers } } } });
         self.rollouts()

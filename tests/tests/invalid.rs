@@ -188,6 +188,22 @@ struct Refusal {
 /// real kube-apiserver and kulta-sim must refuse each with the same field paths and messages.
 const CORPUS: &[Refusal] = &[
     Refusal {
+        what: "a name of 64 characters (a label value has at most 63)",
+        change: |v| v["metadata"]["name"] = json!("a".repeat(64)),
+        causes: &[(
+            "<nil>",
+            "Invalid value: metadata.name must be at most 63 characters: it is the value of the kulta.io/rollout label on the Rollout's ReplicaSets",
+        )],
+    },
+    Refusal {
+        what: "a name of 250 characters (a valid object name)",
+        change: |v| v["metadata"]["name"] = json!("a".repeat(250)),
+        causes: &[(
+            "<nil>",
+            "Invalid value: metadata.name must be at most 63 characters: it is the value of the kulta.io/rollout label on the Rollout's ReplicaSets",
+        )],
+    },
+    Refusal {
         what: "a weight above 100",
         change: |v| v["spec"]["strategy"]["canary"]["steps"] = json!([{"setWeight": 150}]),
         // The schema's bound, then the CEL rule: a failed bound does not stop the rules.
@@ -437,4 +453,107 @@ async fn the_invalid_spec_corpus_is_refused_with_its_field_paths() {
             .is_empty(),
         "nothing refused was stored"
     );
+}
+
+/// A template the API server stores (the CRD keeps `spec.template` as any object) but the pod
+/// template type cannot decode: that Rollout gets `InvalidSpec` naming the field, and every other
+/// Rollout is reconciled as before, also after a relist (a restarted controller lists them all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_that_does_not_decode_stops_only_its_own_rollout() {
+    let cluster = TestCluster::start().await;
+    cluster.create_app("web").await;
+    cluster.create_app("api").await;
+    cluster
+        .create_rollout(&rollout("web").steps([set_weight(50)]).build())
+        .await;
+    cluster.wait_healthy("web").await;
+
+    let mut broken = serde_json::to_value(rollout("api").build()).unwrap();
+    broken["spec"]["template"]["spec"]["containers"][0]["env"] =
+        json!([{"name": "PORT", "value": 8080}]);
+    broken["spec"]["template"]["spec"]["containers"][0]["ports"] = json!([{"containerPort": "80"}]);
+    cluster
+        .try_create_rollout_json(broken)
+        .await
+        .expect("the API server stores any object as the template");
+    let status = cluster
+        .wait_status("api", "InvalidSpec=True", |s| {
+            condition_is(s, "InvalidSpec", "True")
+        })
+        .await;
+    let message = &status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "InvalidSpec")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("spec.template.spec.containers[0].env[0].value")
+            && message.contains("expected a string"),
+        "{message}"
+    );
+    cluster.wait_event("api", "InvalidSpec").await;
+
+    // A relist decodes every Rollout again: the others still roll out.
+    cluster.restart_controller().await;
+    cluster.set_image("web", "nginx:1.26").await;
+    let done = cluster
+        .wait_status("web", "the new revision stable", |s| {
+            s.phase == Some(Phase::Healthy) && s.observed_generation == Some(2)
+        })
+        .await;
+    assert_eq!(done.current_step_index, Some(1));
+    assert!(cluster.replica_set_scales("api").await.is_empty());
+    assert!(condition_is(
+        &cluster.status("api").await,
+        "InvalidSpec",
+        "True"
+    ));
+
+    // Fixed, it rolls out.
+    cluster
+        .patch_rollout(
+            "api",
+            json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "app", "image": "nginx:1.25", "env": [{"name": "PORT", "value": "8080"}]}
+            ]}}}}),
+        )
+        .await;
+    let status = cluster.wait_healthy("api").await;
+    assert!(condition_is(&status, "InvalidSpec", "False"));
+}
+
+/// The longest name the CRD accepts is a working Rollout: its label value, ReplicaSet names and
+/// Event names are all accepted by the API server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_of_63_characters_rolls_out() {
+    let cluster = TestCluster::start().await;
+    let name = "r".repeat(63);
+    cluster.create_service("web-stable", &name).await;
+    cluster.create_service("web-canary", &name).await;
+    cluster
+        .create_route(kulta_tests::default_route("web"))
+        .await;
+    cluster
+        .create_rollout(
+            &rollout(&name)
+                .steps([set_weight(50)])
+                .with_spec(|spec| {
+                    let canary = spec.strategy.canary.as_mut().unwrap();
+                    canary.stable_service = "web-stable".into();
+                    canary.canary_service = "web-canary".into();
+                })
+                .http_route("web-route")
+                .build(),
+        )
+        .await;
+    cluster.wait_healthy(&name).await;
+    cluster.set_image(&name, "nginx:1.26").await;
+    let done = cluster
+        .wait_status(&name, "the new revision stable", |s| {
+            s.phase == Some(Phase::Healthy) && s.observed_generation == Some(2)
+        })
+        .await;
+    assert_eq!(done.current_step_index, Some(1));
+    cluster.wait_event(&name, "RolloutCompleted").await;
 }

@@ -387,7 +387,13 @@ fn check_rules(tree: &CompiledSchema, object: &Value, old: Option<&Value>) -> Ve
             ),
         };
         violations.push(FieldViolation {
-            field: error.field_path.clone(),
+            // A rule at the root of the schema: the server's field path is nil, which it
+            // prints as `<nil>`.
+            field: if error.field_path.is_empty() {
+                "<nil>".to_string()
+            } else {
+                error.field_path.clone()
+            },
             reason,
             message,
         });
