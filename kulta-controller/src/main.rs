@@ -36,14 +36,14 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     cli::init_logging(args.log_format);
-    let client = runtime::rate_limited_client(args.kube_qps, args.kube_burst).await?;
+    let clients = runtime::Clients::infer(args.kube_qps, args.kube_burst).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cli::shutdown_on_signals(shutdown.clone()));
     tracing::info!(namespace = ?args.namespace, concurrency = args.concurrency, leader_election = args.leader_election, "starting");
     let namespace = args.namespace.clone();
     let concurrency = args.concurrency;
     let exit = runtime::run(
-        client,
+        clients,
         move |client| {
             Controller::builder(client)
                 .namespace(namespace.clone())

@@ -158,7 +158,7 @@ async fn reconcile_live(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout) ->
     }
     info!(state = ?plan.state, step = plan.status.current_step_index, "planned");
     let (plan, counts_wait) =
-        carry_out(ctx, api, rollout, plan, &observed, router.as_ref(), &target).await?;
+        carry_out(ctx, api, rollout, plan, observed, router.as_ref(), &target).await?;
     ctx.metrics.observe_rollout(
         rollout_labels(rollout),
         router.kind(),
@@ -179,38 +179,50 @@ async fn reconcile_live(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout) ->
     Ok(Action::requeue(after))
 }
 
-/// How many times a status that records effects is tried, each on a fresh read, re-planned.
+/// How many times a status that records intent is tried, each on a fresh read, re-planned.
 const RECORD_ATTEMPTS: u32 = 5;
 
-/// Applies `plan`, writes its status, then removes the action annotations it consumed.
+/// Writes `plan`'s status, applies its effects, then removes the action annotations it
+/// consumed.
 ///
-/// The status is written before the annotations go (write-ahead): it lists them in
-/// `appliedActions`, so a crash, a lost leadership or a failed call between the two writes
-/// never loses an action nor carries it out twice. A status that records effects (consumed
-/// actions, a route weight written with the step that asked for it) is not given up on a
-/// failed write: the Rollout is read again and planned again from the fresh object with this
-/// status as its own, so an action a person added in between is carried out, not overwritten.
-/// Publishes the Events of the plans whose status was stored. Returns the plan whose status was
-/// stored, and how long pod counts may still wait when only they changed (nothing written).
+/// The status lists the actions carried out in `appliedActions` and is stored before their
+/// annotations go, so a crash, a lost leadership or a failed call at any point neither loses an
+/// action nor carries it out twice. A plan that raises the canary weight stores its status
+/// before any effect, any other after its effects ([`plan::Plan::raises_weight`]): the stored
+/// `desiredCanaryWeight` never understates what the route may carry, which the planner counts
+/// on before it scales a canary down. Every effect is idempotent and planned again from the
+/// stored status and what is observed, so the next reconcile completes whatever a failure left
+/// undone. A status write that fails is tried again on a fresh read of the
+/// Rollout, planned again with this status as its own: an action a person set in between is
+/// carried out, never overwritten. Events are published once the status is stored.
+///
+/// Returns the plan carried out, and how long pod counts may still wait when only they changed
+/// (nothing written).
 async fn carry_out(
     ctx: &Context,
     api: &Api<Rollout>,
     rollout: &Rollout,
     plan: plan::Plan,
-    observed: &plan::Observed,
+    observed: plan::Observed,
     router: &dyn TrafficRouter,
     target: &RouteTarget,
 ) -> Result<(plan::Plan, Option<Duration>)> {
     let mut plan = plan;
+    let mut observed = observed;
     let mut base = rollout.clone();
     let mut events = Vec::new();
-    let mut route_written = false;
     let mut attempt = 1;
+    // Whether the effects of `plan` are applied (a plan that raises the weight applies them
+    // after its status is stored, any other before).
+    let mut applied = false;
     let counts_wait = loop {
-        let applied = apply::apply(ctx, &base, &plan, observed, router, target).await?;
-        route_written |= applied.route_written;
-        let records_effects = !plan.consume.is_empty() || route_written;
-        if !records_effects
+        let status_first = plan.raises_weight(base.status.as_ref());
+        if !status_first && !applied && plan.state != RolloutState::InvalidSpec {
+            apply::apply(ctx, &base, &plan, &observed, router, target).await?;
+            applied = true;
+        }
+        let records_intent = !plan.consume.is_empty() || plan.route_weight.is_some();
+        if !records_intent
             && plan.events.is_empty()
             && only_counts_differ(base.status.as_ref(), &plan.status)
         {
@@ -221,8 +233,8 @@ async fn carry_out(
         }
         match write_status(ctx, api, &base, &plan.status).await {
             Ok(()) => break None,
-            Err(error) if records_effects && attempt < RECORD_ATTEMPTS => {
-                warn!(error = %error.full_message(), attempt, "unable to record this reconcile's effects in status; planning again on a fresh read");
+            Err(error) if records_intent && attempt < RECORD_ATTEMPTS => {
+                warn!(error = %error.full_message(), attempt, "unable to record this reconcile in status; planning again on a fresh read");
                 if error.category() != "conflict" {
                     tokio::time::sleep(Duration::from_millis(100) * attempt).await;
                 }
@@ -236,14 +248,18 @@ async fn carry_out(
                         e,
                     )
                 })?;
-                // Planned as if this status were stored (its effects are applied), on
-                // everything else as it is now.
+                // Planned as if this status were stored, on everything else as it is now (the
+                // object read again, the cluster observed again, our own effects included).
+                // Its effects are applied again (each is idempotent): the fresh object may ask
+                // for more.
                 let mut view = fresh.clone();
                 view.status = Some(plan.status.clone());
-                let again = plan::plan(&view, observed, ctx.clock.now());
+                observed = observe::observe(ctx, &view, router, target).await;
+                let again = plan::plan(&view, &observed, ctx.clock.now());
                 events.append(&mut plan.events);
                 plan = again;
                 base = fresh;
+                applied = false;
             }
             Err(error) => return Err(error),
         }
@@ -251,10 +267,12 @@ async fn carry_out(
     if counts_wait.is_none() {
         ctx.counts.written(&object_key(&base));
     }
-    // Recorded: the Events go out now, so that a failure removing the annotations (whose
-    // retry carries nothing out again) does not lose them.
     events.append(&mut plan.events);
     publish(ctx, &base, &events).await;
+    plan.events = events;
+    if !applied && plan.state != RolloutState::InvalidSpec {
+        apply::apply(ctx, &base, &plan, &observed, router, target).await?;
+    }
     if !plan.consume.is_empty() {
         let namespace = base.namespace().unwrap_or_default();
         let removed = apply::consume_annotations(
@@ -274,7 +292,6 @@ async fn carry_out(
             ctx.remember_removal(&stored, &plan.status, removed);
         }
     }
-    plan.events = events;
     Ok((plan, counts_wait))
 }
 

@@ -138,10 +138,14 @@ async fn every_promote_is_carried_out_once_whatever_fails_between_the_two_writes
     let done = cluster.wait_healthy("web").await;
     assert_eq!(done.current_step_index, Some(11));
     cluster
-        .wait_for("the last promote removed", kulta_tests::DEADLINE, || async {
-            let rollout = cluster.rollouts().get("web").await.ok()?;
-            (!rollout.annotations().contains_key(PROMOTE_ANNOTATION)).then_some(())
-        })
+        .wait_for(
+            "the last promote removed",
+            kulta_tests::DEADLINE,
+            || async {
+                let rollout = cluster.rollouts().get("web").await.ok()?;
+                (!rollout.annotations().contains_key(PROMOTE_ANNOTATION)).then_some(())
+            },
+        )
         .await;
     assert!(
         cluster.faults().injected_count() > 0,

@@ -21,12 +21,12 @@ async fn main() -> anyhow::Result<()> {
     kulta_controller::cli::install_crypto_provider();
     let args = Cli::parse().run;
     kulta_controller::cli::init_logging(args.log_format);
-    let client = runtime::rate_limited_client(args.kube_qps, args.kube_burst).await?;
+    let clients = runtime::Clients::infer(args.kube_qps, args.kube_burst).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(kulta_controller::cli::shutdown_on_signals(shutdown.clone()));
     let namespace = args.namespace.clone();
     let exit = runtime::run(
-        client,
+        clients,
         move |client| {
             Controller::builder(client.clone())
                 .namespace(namespace.clone())

@@ -193,6 +193,17 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether the plan asks the router for more canary traffic than `current` (the status it
+    /// was planned from) asked for. Such a plan stores its status before the route is written,
+    /// any other after its effects: either way the stored `desiredCanaryWeight` is never below
+    /// a weight the route may carry, which is what the planner counts on when it scales the
+    /// canary down.
+    pub fn raises_weight(&self, current: Option<&RolloutStatus>) -> bool {
+        let asked = current.and_then(|s| s.desired_canary_weight).unwrap_or(0);
+        self.route_weight
+            .is_some_and(|weight| i32::from(weight) > asked)
+    }
+
     /// Whether the plan changes nothing in the cluster besides, possibly, status.
     pub fn is_quiet(&self) -> bool {
         self.consume.is_empty()

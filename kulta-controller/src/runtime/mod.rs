@@ -77,7 +77,8 @@ pub struct Handles {
     pub metrics: Arc<Metrics>,
 }
 
-/// Runs the operator until `shutdown` fires or leadership is lost.
+/// Runs the operator until `shutdown` fires or leadership is lost. Reconciles use
+/// `clients.reconcile`, leader election `clients.lease` (see [`Clients`]).
 ///
 /// `controller` builds the controller (it is called once per term of leadership). The admin
 /// server reports ready once the controller's caches synced, or at once while standing by.
@@ -85,7 +86,7 @@ pub struct Handles {
 /// # Errors
 /// When the admin server cannot bind or leader election is misconfigured.
 pub async fn run(
-    client: kube::Client,
+    clients: Clients,
     controller: impl Fn(kube::Client) -> ControllerBuilder,
     options: RuntimeOptions,
     handles: Handles,
@@ -112,7 +113,7 @@ pub async fn run(
 
     let mut elector = match &options.leader_election {
         Some(election) => Some(LeaderElector::new(
-            client.clone(),
+            clients.lease.clone(),
             &election.namespace,
             &election.name,
             &election.identity,
@@ -134,7 +135,7 @@ pub async fn run(
         let health = handles.health.clone();
         let stop = graceful.clone();
         let mut task = tokio::spawn(
-            controller(client.clone())
+            controller(clients.reconcile.clone())
                 .metrics(handles.metrics.clone())
                 .on_ready(move || health.set_ready(true))
                 .shutdown_on(async move { stop.cancelled().await })
@@ -186,6 +187,51 @@ pub async fn run(
     Ok(exit)
 }
 
+/// The operator's API clients, built from one configuration: reconciles share a rate-limited
+/// client, and leader election has its own, without the limit and with its own connections, so
+/// that lease renewals never wait behind a burst of reconcile requests (a leader that cannot
+/// renew in time steps down, and a burst is exactly when it is busiest).
+#[derive(Clone)]
+pub struct Clients {
+    /// For reconciles, watches and Events: limited to `--kube-qps` / `--kube-burst`.
+    pub reconcile: kube::Client,
+    /// For the Lease only.
+    pub lease: kube::Client,
+}
+
+impl Clients {
+    /// Clients for the current kubeconfig or in-cluster config; reconcile requests are limited
+    /// to `qps` per second on average, with bursts of up to `burst`.
+    ///
+    /// # Errors
+    /// When no configuration is found or a client cannot be built.
+    pub async fn infer(qps: f64, burst: u32) -> Result<Clients, kube::Error> {
+        let config = kube::Config::infer()
+            .await
+            .map_err(kube::Error::InferConfig)?;
+        Clients::from_config(config, qps, burst)
+    }
+
+    /// As [`Clients::infer`], from a given configuration.
+    ///
+    /// # Errors
+    /// When a client cannot be built.
+    pub fn from_config(config: kube::Config, qps: f64, burst: u32) -> Result<Clients, kube::Error> {
+        Ok(Clients {
+            reconcile: rate_limited_client_from(config.clone(), qps, burst)?,
+            lease: kube::Client::try_from(config)?,
+        })
+    }
+
+    /// One client for both (tests, and callers that limit nothing).
+    pub fn single(client: kube::Client) -> Clients {
+        Clients {
+            reconcile: client.clone(),
+            lease: client,
+        }
+    }
+}
+
 /// A client for the current kubeconfig or in-cluster config whose requests are limited to
 /// `qps` per second on average, with bursts of up to `burst`.
 ///
@@ -198,7 +244,9 @@ pub async fn rate_limited_client(qps: f64, burst: u32) -> Result<kube::Client, k
     rate_limited_client_from(config, qps, burst)
 }
 
-/// As [`rate_limited_client`], from a given configuration.
+/// As [`rate_limited_client`], from a given configuration. A `qps` that is not a positive
+/// number is the default, 50; any other value, however small or large, gives a window the
+/// limiter can hold (at most a day per burst, at least a nanosecond).
 ///
 /// # Errors
 /// When the client cannot be built.
@@ -209,14 +257,46 @@ pub fn rate_limited_client_from(
 ) -> Result<kube::Client, kube::Error> {
     let builder = kube::client::ClientBuilder::try_from(config)?;
     let burst = u64::from(burst.max(1));
+    Ok(builder
+        .with_layer(&tower::limit::RateLimitLayer::new(
+            burst,
+            rate_window(qps, burst),
+        ))
+        .build())
+}
+
+/// The window in which `burst` requests average `qps` per second: `burst / qps` seconds,
+/// bounded to what a `Duration` and the limiter hold.
+fn rate_window(qps: f64, burst: u64) -> Duration {
+    const LONGEST: Duration = Duration::from_secs(86_400);
     let qps = if qps.is_finite() && qps > 0.0 {
         qps
     } else {
         50.0
     };
-    // `burst` requests per window of `burst / qps` seconds: the average is `qps`.
-    let window = Duration::from_secs_f64(burst as f64 / qps);
-    Ok(builder
-        .with_layer(&tower::limit::RateLimitLayer::new(burst, window))
-        .build())
+    // A u64 burst is exact in an f64 up to 2^53; beyond, the rounding is of no consequence.
+    #[allow(clippy::cast_precision_loss)]
+    let seconds = burst as f64 / qps;
+    Duration::try_from_secs_f64(seconds)
+        .unwrap_or(LONGEST)
+        .clamp(Duration::from_nanos(1), LONGEST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_qps_gives_a_window_without_panicking() {
+        assert_eq!(rate_window(50.0, 100), Duration::from_secs(2));
+        assert_eq!(rate_window(0.0, 100), Duration::from_secs(2), "the default");
+        assert_eq!(rate_window(-3.0, 100), Duration::from_secs(2));
+        assert_eq!(rate_window(f64::NAN, 100), Duration::from_secs(2));
+        assert_eq!(rate_window(f64::INFINITY, 100), Duration::from_secs(2));
+        // Tiny: burst / qps overflows a Duration (Duration::from_secs_f64 panics on it).
+        assert_eq!(rate_window(1e-300, 100), Duration::from_secs(86_400));
+        assert_eq!(rate_window(f64::MIN_POSITIVE, u64::MAX), Duration::from_secs(86_400));
+        // Huge: the window never reaches zero.
+        assert_eq!(rate_window(1e300, 1), Duration::from_nanos(1));
+    }
 }

@@ -117,7 +117,7 @@ pub async fn start(backend: &Backend, identity: &str, election: Option<LeaseTimi
     };
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(runtime::run(
-        client,
+        runtime::Clients::single(client),
         move |client| Controller::builder(client).namespace(watched.clone()),
         options,
         handles.clone(),

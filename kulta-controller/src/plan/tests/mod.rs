@@ -13,6 +13,19 @@ fn t0() -> DateTime<Utc> {
         .expect("valid time")
 }
 
+/// Where carrying a plan out stops (a failed call, a crash, a lost leadership).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// Carried out whole.
+    Never,
+    /// The status write fails.
+    StatusWriteFails,
+    /// Right after the status is stored.
+    AfterStatus,
+    /// Before the consumed annotations are removed.
+    BeforeRemoval,
+}
+
 /// A small simulated cluster: ReplicaSets, Service pins and a route, changed only by applying
 /// plans and by the test's own hand (pods becoming available, the gateway accepting).
 struct World {
@@ -45,8 +58,16 @@ impl World {
     }
 
     fn observed(&self) -> Observed {
-        let requested = self
-            .status()
+        self.observed_with(&self.rollout)
+    }
+
+    /// What the controller observes when it plans `rollout` (the router is asked about the
+    /// weight that Rollout's status asks for).
+    fn observed_with(&self, rollout: &Rollout) -> Observed {
+        let requested = rollout
+            .status
+            .clone()
+            .unwrap_or_default()
             .desired_canary_weight
             .and_then(|w| u8::try_from(w).ok());
         let route = match requested {
@@ -79,9 +100,32 @@ impl World {
         plan
     }
 
+    /// Carries `plan` out as the controller does: a plan that raises the weight stores its
+    /// status, then applies its effects; any other applies its effects, then stores its status;
+    /// then the consumed annotations are removed.
     fn apply(&mut self, plan: &Plan) {
-        self.apply_effects(plan);
+        self.carry_out(plan, Stop::Never);
+    }
+
+    /// Carries `plan` out up to `stop`.
+    fn carry_out(&mut self, plan: &Plan, stop: Stop) {
+        let status_first = plan.raises_weight(self.rollout.status.as_ref());
+        if !status_first {
+            self.apply_effects(plan);
+        }
+        if stop == Stop::StatusWriteFails {
+            return;
+        }
         self.rollout.status = Some(plan.status.clone());
+        if stop == Stop::AfterStatus {
+            return;
+        }
+        if status_first {
+            self.apply_effects(plan);
+        }
+        if stop == Stop::BeforeRemoval {
+            return;
+        }
         self.consume(plan);
     }
 
@@ -196,14 +240,8 @@ impl World {
     }
 
     fn set_image(&mut self, image: &str) {
-        self.rollout
-            .spec
-            .template
-            .spec
-            .as_mut()
-            .expect("pod spec")
-            .containers[0]
-            .image = Some(image.to_string());
+        self.rollout.spec.template.raw_mut()["spec"]["containers"][0]["image"] =
+            serde_json::json!(image);
         self.rollout.metadata.generation = Some(self.rollout.metadata.generation.unwrap_or(1) + 1);
     }
 

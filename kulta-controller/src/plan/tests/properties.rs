@@ -13,11 +13,13 @@ enum Event {
     Retry,
     NewImage(u8),
     Wait(u16),
-    /// A reconcile whose effects are applied but whose status write fails: nothing recorded,
-    /// no annotation removed.
+    /// A reconcile whose status write fails: nothing recorded, no annotation removed (the
+    /// effects of a plan that does not raise the weight are applied before the write).
     StatusWriteFails,
-    /// A reconcile that stores its status and stops (crash, lost leadership, failed removal)
-    /// before it removes the annotations it consumed.
+    /// A reconcile that stops (crash, lost leadership, a failed call) right after its status
+    /// is stored.
+    StopsAfterStatus,
+    /// A reconcile that stops before it removes the annotations it consumed.
     StopsBeforeRemoval,
     /// A person sets an action (0 promote, 1 abort, 2 retry) after the reconcile read the
     /// Rollout and before its status write, which therefore conflicts: the controller reads
@@ -37,6 +39,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (0u8..3).prop_map(Event::NewImage),
         2 => (1u16..400).prop_map(Event::Wait),
         1 => Just(Event::StatusWriteFails),
+        1 => Just(Event::StopsAfterStatus),
         1 => Just(Event::StopsBeforeRemoval),
         1 => (0u8..3).prop_map(Event::ActionDuringWrite),
     ]
@@ -67,6 +70,79 @@ fn taken_up(rollout: &Rollout, count: &mut usize) {
     *count += actions.len() + ignored.len();
 }
 
+/// The plan `plan`, about to be carried out in `world`, sends no traffic to pods that lack it
+/// and takes no pod away from traffic.
+fn traffic_safe(world: &World, plan: &Plan) -> Result<(), TestCaseError> {
+    let weight_now = if world.route_accepted {
+        world.route_weight.unwrap_or(0)
+    } else {
+        world
+            .route_weight
+            .unwrap_or(0)
+            .max(world.status().canary_weight.unwrap_or(0) as u8)
+    };
+    let canary_pods = |world: &World, hash: &Option<String>| {
+        hash.as_ref().map_or(0, |h| {
+            world
+                .replica_sets
+                .iter()
+                .find(|rs| &rs.hash == h)
+                .map_or(0, |rs| rs.available)
+        })
+    };
+    // Which revision the canary Service selects once pins are applied.
+    let canary_selects = plan
+        .services
+        .iter()
+        .find(|p| p.service == "app-canary")
+        .map(|p| p.hash.clone())
+        .or(world.canary_service.clone());
+    if let Some(w) = plan.route_weight
+        && w > weight_now
+    {
+        prop_assert!(
+            canary_pods(world, &canary_selects) >= needed(4, w),
+            "weight {} requested with {} available canary pods",
+            w,
+            canary_pods(world, &canary_selects)
+        );
+    }
+    for change in &plan.replica_sets {
+        if let ReplicaSetChange::Scale { name, replicas } = change {
+            let rs = world
+                .replica_sets
+                .iter()
+                .find(|rs| &rs.name == name)
+                .expect("rs");
+            if *replicas < rs.replicas && Some(&rs.hash) == canary_selects.as_ref() {
+                let routed = world.route_weight.unwrap_or(0);
+                prop_assert!(
+                    *replicas >= needed(4, routed) || (routed == 0 && world.route_accepted),
+                    "canary scaled to {} while the route sends it {}%",
+                    replicas,
+                    routed
+                );
+            }
+            let stable_selects = plan
+                .services
+                .iter()
+                .find(|p| p.service == "app-stable")
+                .map(|p| p.hash.clone())
+                .or(world.stable_service.clone());
+            if *replicas < rs.replicas && Some(&rs.hash) == stable_selects.as_ref() {
+                prop_assert!(
+                    false,
+                    "stable Service's revision {} scaled down to {}",
+                    rs.hash,
+                    replicas
+                );
+            }
+        }
+    }
+
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -92,53 +168,38 @@ proptest! {
                 Event::Reconcile => {
                     taken_up(&world.rollout, &mut taken);
                     let plan = world.plan();
-                    let weight_now = if world.route_accepted { world.route_weight.unwrap_or(0) } else { world.route_weight.unwrap_or(0).max(world.status().canary_weight.unwrap_or(0) as u8) };
-                    let canary_pods = |world: &World, hash: &Option<String>| hash.as_ref().map_or(0, |h| world.replica_sets.iter().find(|rs| &rs.hash == h).map_or(0, |rs| rs.available));
-                    // Which revision the canary Service selects once pins are applied.
-                    let canary_selects = plan.services.iter().find(|p| p.service == "app-canary").map(|p| p.hash.clone()).or(world.canary_service.clone());
-                    if let Some(w) = plan.route_weight
-                        && w > weight_now
-                    {
-                        prop_assert!(canary_pods(&world, &canary_selects) >= needed(4, w),
-                            "weight {} requested with {} available canary pods", w, canary_pods(&world, &canary_selects));
-                    }
-                    for change in &plan.replica_sets {
-                        if let ReplicaSetChange::Scale { name, replicas } = change {
-                            let rs = world.replica_sets.iter().find(|rs| &rs.name == name).expect("rs");
-                            if *replicas < rs.replicas && Some(&rs.hash) == canary_selects.as_ref() {
-                                let routed = world.route_weight.unwrap_or(0);
-                                prop_assert!(*replicas >= needed(4, routed) || (routed == 0 && world.route_accepted),
-                                    "canary scaled to {} while the route sends it {}%", replicas, routed);
-                            }
-                            let stable_selects = plan.services.iter().find(|p| p.service == "app-stable").map(|p| p.hash.clone()).or(world.stable_service.clone());
-                            if *replicas < rs.replicas && Some(&rs.hash) == stable_selects.as_ref() {
-                                prop_assert!(false, "stable Service's revision {} scaled down to {}", rs.hash, replicas);
-                            }
-                        }
-                    }
+                    traffic_safe(&world, &plan)?;
                     world.apply(&plan);
                 }
                 Event::StatusWriteFails => {
                     let plan = world.plan();
-                    world.apply_effects(&plan);
+                    traffic_safe(&world, &plan)?;
+                    world.carry_out(&plan, Stop::StatusWriteFails);
+                }
+                Event::StopsAfterStatus => {
+                    taken_up(&world.rollout, &mut taken);
+                    let plan = world.plan();
+                    traffic_safe(&world, &plan)?;
+                    world.carry_out(&plan, Stop::AfterStatus);
                 }
                 Event::StopsBeforeRemoval => {
                     taken_up(&world.rollout, &mut taken);
                     let plan = world.plan();
-                    world.apply_effects(&plan);
-                    world.rollout.status = Some(plan.status.clone());
+                    traffic_safe(&world, &plan)?;
+                    world.carry_out(&plan, Stop::BeforeRemoval);
                 }
                 Event::ActionDuringWrite(kind) => {
-                    let observed = world.observed();
                     taken_up(&world.rollout, &mut taken);
-                    let first = plan(&world.rollout, &observed, world.now);
-                    world.apply_effects(&first);
+                    let first = world.plan();
+                    traffic_safe(&world, &first)?;
+                    world.carry_out(&first, Stop::StatusWriteFails);
                     let key = [labels::PROMOTE_ANNOTATION, labels::ABORT_ANNOTATION, labels::RETRY_ANNOTATION][usize::from(kind % 3)];
                     user_sets(&mut world, key, "true", &mut set);
                     let mut view = world.rollout.clone();
                     view.status = Some(first.status.clone());
                     taken_up(&view, &mut taken);
-                    let again = plan(&view, &observed, world.now);
+                    let again = plan(&view, &world.observed_with(&view), world.now);
+                    traffic_safe(&world, &again)?;
                     world.apply(&again);
                 }
                 Event::PodsUp(n) => {
