@@ -55,13 +55,16 @@ pub async fn observe(
         .collect();
     replica_sets.sort_by(|a, b| a.name.cmp(&b.name));
     let canary = rollout.spec.strategy.canary.as_ref();
+    // A Service the cache does not have is gone, whatever we wrote to it before: KULTA never
+    // creates Services, so there is no create of ours the cache could be behind on.
+    let current_service = |name: &str| {
+        ctx.services
+            .get(&ObjectRef::new(name).within(&namespace))
+            .and_then(|cached| ctx.own_services.view(&namespace, name, Some(cached)))
+    };
     let service = |name: Option<&String>| match name {
         None => ServiceObservation::Missing,
-        Some(name) => match ctx.own_services.view(
-            &namespace,
-            name,
-            ctx.services.get(&ObjectRef::new(name).within(&namespace)),
-        ) {
+        Some(name) => match current_service(name) {
             None => ServiceObservation::Missing,
             Some(service) => ServiceObservation::Selects(
                 service
@@ -74,6 +77,11 @@ pub async fn observe(
     };
     let stable_service = service(canary.map(|c| &c.stable_service));
     let canary_service = service(canary.map(|c| &c.canary_service));
+    let canary_selector = canary
+        .and_then(|c| current_service(&c.canary_service))
+        .and_then(|service| service.spec.clone())
+        .and_then(|spec| spec.selector)
+        .unwrap_or_default();
     let requested = rollout
         .status
         .as_ref()
@@ -107,6 +115,7 @@ pub async fn observe(
         replica_sets,
         stable_service,
         canary_service,
+        canary_selector,
         route,
     }
 }

@@ -30,6 +30,8 @@ const PENDING_DETAIL_AFTER: Duration = Duration::from_secs(5);
 /// The parts of a valid spec the plan uses, parsed once.
 pub(super) struct Spec {
     pub template_hash: String,
+    /// The pod template's labels.
+    pub template_labels: BTreeMap<String, String>,
     pub replicas: i32,
     pub steps: Vec<Vec<StepAction>>,
     pub stable_service: String,
@@ -58,6 +60,12 @@ impl Spec {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Spec {
             template_hash: kulta_api::hash::revision_hash(&spec.template),
+            template_labels: spec
+                .template
+                .raw()
+                .pointer("/metadata/labels")
+                .and_then(|labels| serde_json::from_value(labels.clone()).ok())
+                .unwrap_or_default(),
             replicas: spec.desired_replicas(),
             steps,
             stable_service: canary.stable_service.clone(),
@@ -251,9 +259,22 @@ impl<'a> Planner<'a> {
 
     fn decide(&mut self, actions: &[UserAction]) -> RolloutState {
         let template = self.spec.template_hash.clone();
-        let stable = match self.prev.stable_revision.clone() {
-            Some(stable) => stable,
-            None => {
+        let stable = match (self.prev.stable_revision.clone(), self.inferred_stable()) {
+            (Some(stable), _) => stable,
+            (None, Some(serving)) => {
+                // Status lost (or a Rollout taking over ReplicaSets of its own): the revision
+                // the stable Service pins is the one serving, not the template.
+                self.event(
+                    false,
+                    "StableRevisionInferred",
+                    format!(
+                        "status names no stable revision; revision {serving}, which Service {} selects, is stable",
+                        self.spec.stable_service
+                    ),
+                );
+                serving
+            }
+            (None, None) => {
                 self.event(
                     false,
                     "RevisionDeployed",
@@ -264,7 +285,9 @@ impl<'a> Planner<'a> {
         };
         self.status.stable_revision = Some(stable.clone());
         self.targets.insert(stable.clone(), self.spec.replicas);
-        self.stable_pin = Some(stable.clone());
+        if self.may_pin(&self.observed.stable_service, &stable) {
+            self.stable_pin = Some(stable.clone());
+        }
         if template == stable {
             self.steady(&stable, actions)
         } else {
@@ -310,7 +333,9 @@ impl<'a> Planner<'a> {
             Some(i32::try_from(self.spec.steps.len()).unwrap_or(i32::MAX));
         self.status.pause_start_time = None;
         self.status.progress_start_time = None;
-        self.canary_pin = Some(stable.to_string());
+        if self.may_pin(&self.observed.canary_service, stable) {
+            self.canary_pin = Some(stable.to_string());
+        }
         let available = self.available(stable);
         // The stable pin is part of this plan, and apply makes it before the status is written
         // (a failed pin fails the reconcile): an existing Service counts as pinned.
@@ -341,6 +366,9 @@ impl<'a> Planner<'a> {
                     "CanaryReplaced",
                     format!("canary {old} replaced by revision {template}"),
                 );
+            }
+            if let Some(problem) = self.canary_service_problem() {
+                return self.await_service(None, template, problem);
             }
             self.status.canary_revision = Some(template.to_string());
             self.status.current_step_index = Some(0);
@@ -496,6 +524,12 @@ impl<'a> Planner<'a> {
         for action in actions {
             match action {
                 StepAction::SetWeight(weight) => {
+                    if weight > 0
+                        && let Some(problem) = self.canary_service_problem()
+                    {
+                        let state = self.await_service(Some(index), canary, problem);
+                        return StepOutcome::Wait(state);
+                    }
                     if available < target {
                         return self.await_canary(canary, index, target, available);
                     }
@@ -567,6 +601,79 @@ impl<'a> Planner<'a> {
         StepOutcome::Done
     }
 
+    /// The revision the stable Service pins, when it is one of this Rollout's ReplicaSets other
+    /// than the template's.
+    fn inferred_stable(&self) -> Option<String> {
+        match &self.observed.stable_service {
+            ServiceObservation::Selects(Some(hash))
+                if *hash != self.spec.template_hash
+                    && self.observed.replica_set(hash).is_some() =>
+            {
+                Some(hash.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether a Service (as `observed`) may be pinned to revision `hash` now: when it already
+    /// is, or once every pod that revision should run is available. Before that the Service
+    /// keeps what it selects (on a first deploy, or a migration from a Deployment, the pods that
+    /// serve today): a pin to a revision with no available pod would be an outage.
+    fn may_pin(&self, observed: &ServiceObservation, hash: &str) -> bool {
+        observed.selects(hash) || self.available(hash) >= self.spec.replicas
+    }
+
+    /// Why the canary Service cannot serve the canary, if it cannot: it does not exist, or its
+    /// selector asks for a label the pod template does not give (besides the pod-template-hash
+    /// KULTA pins), so it would select no canary pod.
+    fn canary_service_problem(&self) -> Option<String> {
+        let service = &self.spec.canary_service;
+        if self.observed.canary_service == ServiceObservation::Missing {
+            return Some(format!("canary Service {service} not found; create it"));
+        }
+        let unmatched: Vec<String> = self
+            .observed
+            .canary_selector
+            .iter()
+            .filter(|(key, value)| {
+                key.as_str() != kulta_api::labels::POD_TEMPLATE_HASH_LABEL
+                    && self.spec.template_labels.get(*key) != Some(*value)
+            })
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        (!unmatched.is_empty()).then(|| {
+            format!(
+                "canary Service {service} selects {} but the pod template has no such label, so \
+                 it would select no canary pod; make its selector a subset of \
+                 spec.template.metadata.labels",
+                unmatched.join(", ")
+            )
+        })
+    }
+
+    /// Waits for the canary Service (see [`Planner::canary_service_problem`]); the progress
+    /// deadline counts.
+    fn await_service(
+        &mut self,
+        step: Option<usize>,
+        canary: &str,
+        problem: String,
+    ) -> RolloutState {
+        let first = !self
+            .prev
+            .message
+            .as_deref()
+            .is_some_and(|message| message.contains(&problem));
+        if first {
+            self.event(true, "CanaryServiceNotReady", problem.clone());
+        }
+        self.deadline_check(canary, step.is_some());
+        if self.status.aborted == Some(true) {
+            return self.aborted(canary);
+        }
+        RolloutState::AwaitingService { step, problem }
+    }
+
     fn await_canary(
         &mut self,
         canary: &str,
@@ -587,6 +694,12 @@ impl<'a> Planner<'a> {
 
     /// Checks the progress deadline while the rollout waits on the canary or the router.
     fn progress_check(&mut self, canary: &str) {
+        self.deadline_check(canary, true);
+    }
+
+    /// Checks the progress deadline; past it, aborts when `progressDeadlineAbort` is set and
+    /// `may_abort` (a canary that has not started has nothing to abort).
+    fn deadline_check(&mut self, canary: &str, may_abort: bool) {
         let start = self.status.progress_start_time.unwrap_or(self.now);
         self.status.progress_start_time = Some(start);
         let deadline = start
@@ -597,7 +710,7 @@ impl<'a> Planner<'a> {
             return;
         }
         self.deadline_exceeded = true;
-        if self.spec.progress_deadline_abort {
+        if self.spec.progress_deadline_abort && may_abort {
             self.status.aborted = Some(true);
             let seconds = self.spec.progress_deadline.as_secs();
             let message = format!(
@@ -679,6 +792,8 @@ impl<'a> Planner<'a> {
             + 1;
         for (hash, replicas) in &self.targets {
             match self.observed.replica_set(hash) {
+                // Nothing to run yet: the ReplicaSet is created once it has pods to run.
+                None if *replicas == 0 => {}
                 None => changes.push(ReplicaSetChange::Create {
                     hash: hash.clone(),
                     replicas: *replicas,
@@ -718,14 +833,16 @@ impl<'a> Planner<'a> {
             ),
         ];
         for (service, pin, observed) in pins {
-            let Some(hash) = pin else { continue };
-            match observed {
-                ServiceObservation::Missing => {
-                    self.blockers
-                        .push(format!("Service {service} not found; create it"));
+            if *observed == ServiceObservation::Missing {
+                self.blockers
+                    .push(format!("Service {service} not found; create it"));
+                continue;
+            }
+            match pin {
+                Some(hash) if !observed.selects(&hash) => {
+                    services.push(ServicePin { service, hash });
                 }
-                current if current.selects(&hash) => {}
-                _ => services.push(ServicePin { service, hash }),
+                _ => {}
             }
         }
         self.build_status(&state);
@@ -850,6 +967,17 @@ impl<'a> Planner<'a> {
                     step_text(*step)
                 )
             }
+            RolloutState::AwaitingService {
+                step: Some(step),
+                problem,
+            } => format!("{}: {problem}", step_text(*step)),
+            RolloutState::AwaitingService {
+                step: None,
+                problem,
+            } => format!(
+                "revision {} waits to start as canary: {problem}",
+                self.spec.template_hash
+            ),
             RolloutState::ShiftingTraffic { step, weight } => {
                 format!(
                     "{}: waiting for the router to verify canary weight {weight}",

@@ -47,6 +47,14 @@ pub enum RolloutState {
         /// Available canary pods now.
         available: i32,
     },
+    /// The canary Service cannot serve the canary (missing, or selecting pods the template
+    /// does not make): no canary starts and no canary weight is asked for until it can.
+    AwaitingService {
+        /// Index of the spec step (`None` before the canary started).
+        step: Option<usize>,
+        /// What is wrong, for a person.
+        problem: String,
+    },
     /// A canary weight was requested and the router has not verified it yet.
     ShiftingTraffic {
         /// Index of the spec step.

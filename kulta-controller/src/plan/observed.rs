@@ -91,6 +91,8 @@ pub struct Observed {
     pub stable_service: ServiceObservation,
     /// The canary Service.
     pub canary_service: ServiceObservation,
+    /// The canary Service's selector (empty when it is missing or selects by nothing).
+    pub canary_selector: std::collections::BTreeMap<String, String>,
     /// The router's view of the requested weight.
     pub route: RouteObservation,
 }

@@ -295,7 +295,10 @@ mod tests {
         assert_eq!(rate_window(f64::INFINITY, 100), Duration::from_secs(2));
         // Tiny: burst / qps overflows a Duration (Duration::from_secs_f64 panics on it).
         assert_eq!(rate_window(1e-300, 100), Duration::from_secs(86_400));
-        assert_eq!(rate_window(f64::MIN_POSITIVE, u64::MAX), Duration::from_secs(86_400));
+        assert_eq!(
+            rate_window(f64::MIN_POSITIVE, u64::MAX),
+            Duration::from_secs(86_400)
+        );
         // Huge: the window never reaches zero.
         assert_eq!(rate_window(1e300, 1), Duration::from_nanos(1));
     }

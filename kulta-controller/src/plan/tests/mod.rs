@@ -35,12 +35,23 @@ struct World {
     canary_service: Option<String>,
     route_weight: Option<u8>,
     route_accepted: bool,
+    /// The canary Service does not exist.
+    canary_service_missing: bool,
+    /// The canary Service's selector besides the pin (the template's labels by default).
+    canary_selector: std::collections::BTreeMap<String, String>,
     now: DateTime<Utc>,
     last: Option<Plan>,
 }
 
 impl World {
     fn new(rollout: Rollout) -> Self {
+        let canary_selector = rollout
+            .spec
+            .template
+            .raw()
+            .pointer("/metadata/labels")
+            .and_then(|labels| serde_json::from_value(labels.clone()).ok())
+            .unwrap_or_default();
         World {
             rollout,
             replica_sets: Vec::new(),
@@ -48,6 +59,8 @@ impl World {
             canary_service: None,
             route_weight: None,
             route_accepted: false,
+            canary_service_missing: false,
+            canary_selector,
             now: t0(),
             last: None,
         }
@@ -83,7 +96,16 @@ impl World {
         Observed {
             replica_sets: self.replica_sets.clone(),
             stable_service: ServiceObservation::Selects(self.stable_service.clone()),
-            canary_service: ServiceObservation::Selects(self.canary_service.clone()),
+            canary_service: if self.canary_service_missing {
+                ServiceObservation::Missing
+            } else {
+                ServiceObservation::Selects(self.canary_service.clone())
+            },
+            canary_selector: if self.canary_service_missing {
+                Default::default()
+            } else {
+                self.canary_selector.clone()
+            },
             route,
         }
     }
@@ -314,8 +336,11 @@ fn first_deploy_creates_stable_at_full_scale_with_all_traffic_and_no_steps() {
         }]
     );
     assert_eq!(plan.route_weight, Some(0));
-    assert!(plan.services.iter().all(|pin| pin.hash == hash));
-    assert_eq!(plan.services.len(), 2);
+    assert!(
+        plan.services.is_empty(),
+        "no Service is pinned to a revision without available pods: they keep serving what \
+         they select"
+    );
     assert_eq!(plan.status.stable_revision.as_deref(), Some(hash.as_str()));
     assert_eq!(
         plan.status.current_step_index,
@@ -324,6 +349,14 @@ fn first_deploy_creates_stable_at_full_scale_with_all_traffic_and_no_steps() {
     );
     assert!(plan.events.iter().any(|e| e.reason == "RevisionDeployed"));
 
+    world.make_available();
+    let pinned = world.step();
+    assert!(pinned.services.iter().all(|pin| pin.hash == hash));
+    assert_eq!(
+        pinned.services.len(),
+        2,
+        "pinned once every pod is available"
+    );
     let settled = world.settle();
     assert_eq!(settled.state, RolloutState::Healthy);
     assert_eq!(world.status().phase, Some(Phase::Healthy));
@@ -924,3 +957,4 @@ fn unknown_action_values_are_consumed_and_reported() {
 
 mod actions;
 mod properties;
+mod services;

@@ -25,6 +25,8 @@ enum Event {
     /// Rollout and before its status write, which therefore conflicts: the controller reads
     /// again and plans again with its own status.
     ActionDuringWrite(u8),
+    /// The canary Service is deleted (`true`) or created again (`false`).
+    CanaryServiceMissing(bool),
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -42,6 +44,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => Just(Event::StopsAfterStatus),
         1 => Just(Event::StopsBeforeRemoval),
         1 => (0u8..3).prop_map(Event::ActionDuringWrite),
+        1 => any::<bool>().prop_map(Event::CanaryServiceMissing),
     ]
 }
 
@@ -100,6 +103,11 @@ fn traffic_safe(world: &World, plan: &Plan) -> Result<(), TestCaseError> {
     if let Some(w) = plan.route_weight
         && w > weight_now
     {
+        prop_assert!(
+            !world.canary_service_missing,
+            "weight {} requested with no canary Service",
+            w
+        );
         prop_assert!(
             canary_pods(world, &canary_selects) >= needed(4, w),
             "weight {} requested with {} available canary pods",
@@ -202,6 +210,7 @@ proptest! {
                     traffic_safe(&world, &again)?;
                     world.apply(&again);
                 }
+                Event::CanaryServiceMissing(missing) => world.canary_service_missing = missing,
                 Event::PodsUp(n) => {
                     for rs in &mut world.replica_sets {
                         rs.available = (rs.available + i32::from(n)).min(rs.replicas);
@@ -219,6 +228,7 @@ proptest! {
             }
         }
         // Whatever happened, a cooperative world converges.
+        world.canary_service_missing = false;
         user_sets(&mut world, labels::PROMOTE_ANNOTATION, "full", &mut set);
         let mut last = None;
         for _ in 0..60 {
