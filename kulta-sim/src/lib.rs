@@ -36,6 +36,7 @@ pub mod patch;
 pub mod printers;
 pub mod protobuf;
 pub mod query;
+pub mod reference;
 pub mod requestlog;
 pub mod resources;
 pub mod scale;

@@ -18,7 +18,6 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-const GATEWAY_DATA: &str = "/work/shared/data/gateway-api-v1.5.1";
 
 /// `$KUBECTL` when set (an explicit choice: no fallback), else the tools directory.
 fn find_kubectl() -> Option<PathBuf> {
@@ -657,7 +656,8 @@ async fn server_side_apply_creates_and_updates() {
 }
 
 fn example_route(file: &str) -> Option<String> {
-    let text = std::fs::read_to_string(format!("{GATEWAY_DATA}/examples/{file}")).ok()?;
+    let dir = kulta_sim::reference::gateway_api_v1_5_1()?;
+    let text = std::fs::read_to_string(dir.join("examples").join(file)).ok()?;
     Some(text)
 }
 
@@ -666,12 +666,11 @@ async fn real_httproute_crd_applies_server_side_and_enforces_its_rules() {
     let Some(harness) = Harness::start().await else {
         return;
     };
-    let crd_path = format!("{GATEWAY_DATA}/httproutes.yaml");
-    if !Path::new(&crd_path).is_file() {
-        eprintln!("skipping: {crd_path} not present");
+    let Some(dir) = kulta_sim::reference::gateway_api_v1_5_1() else {
         harness.shutdown().await;
         return;
-    }
+    };
+    let crd_path = dir.join("httproutes.yaml").display().to_string();
     let applied = harness
         .ok(&["apply", "--server-side", "-f", &crd_path])
         .await;

@@ -43,6 +43,39 @@ pub fn route_resource() -> ApiResource {
     )
 }
 
+/// The controller's clock in tests: the system time, or, once frozen, a time that moves only
+/// when the test advances it, so that a test about timers asserts what the controller did at a
+/// known time instead of guessing from the wall clock.
+#[derive(Debug, Default)]
+pub struct TestClock {
+    frozen: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+}
+
+impl TestClock {
+    /// Stops the clock at the current time.
+    pub fn freeze(&self) {
+        *self.frozen.lock().unwrap() = Some(chrono::Utc::now());
+    }
+
+    /// Moves a frozen clock on by `by`.
+    pub fn advance(&self, by: chrono::Duration) {
+        if let Some(now) = self.frozen.lock().unwrap().as_mut() {
+            *now += by;
+        }
+    }
+
+    /// Follows the system time again.
+    pub fn thaw(&self) {
+        *self.frozen.lock().unwrap() = None;
+    }
+}
+
+impl kulta_controller::clock::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.frozen.lock().unwrap().unwrap_or_else(chrono::Utc::now)
+    }
+}
+
 /// A running controller and the way to stop it.
 struct RunningController {
     stop: oneshot::Sender<()>,
@@ -63,6 +96,8 @@ pub struct TestCluster {
     events: EventLog,
     /// The controller's metrics (shared by every controller this cluster starts).
     pub metrics: std::sync::Arc<kulta_controller::runtime::metrics::Metrics>,
+    /// The controller's clock (shared by every controller this cluster starts).
+    pub clock: std::sync::Arc<TestClock>,
 }
 
 impl TestCluster {
@@ -103,6 +138,7 @@ impl TestCluster {
             controller: Mutex::new(None),
             events,
             metrics: Default::default(),
+            clock: Default::default(),
         }
     }
 
@@ -114,6 +150,7 @@ impl TestCluster {
         let (ready, is_ready) = oneshot::channel::<()>();
         let builder = kulta_controller::Controller::builder(client)
             .metrics(self.metrics.clone())
+            .clock(self.clock.clone())
             .namespace(Some(self.namespace().to_string()))
             .concurrency(16)
             .shutdown_on(async move {
