@@ -15,6 +15,14 @@ pub const PROMOTE_FULL: &str = "full";
 pub const ABORT_ANNOTATION: &str = "kulta.io/abort";
 /// Annotation (`true`) that restarts an aborted canary from its first step.
 pub const RETRY_ANNOTATION: &str = "kulta.io/retry";
+/// On a stable or canary Service: the Rollout that pins it. A Service claimed by one Rollout is
+/// never pinned by another (which reports the conflict instead); the claim goes when its
+/// Rollout is deleted.
+pub const SERVICE_CLAIM_ANNOTATION: &str = "kulta.io/rollout";
+/// On a stable or canary Service: the revision the controller last pinned its selector to. A
+/// selector whose pod-template-hash no longer matches was changed by someone else, and is
+/// reported, not reverted.
+pub const PINNED_REVISION_ANNOTATION: &str = "kulta.io/pinned-revision";
 /// Set by the controller when it removes consumed action annotations: which records of
 /// `status.appliedActions` (`<annotation>=<value>@<time>`, comma-separated) that removal was for. An
 /// action annotation whose record is listed here was removed, so the same annotation set again

@@ -63,8 +63,16 @@ pub async fn apply(
     }
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
     for pin in &plan.services {
-        let patch =
-            json!({ "spec": { "selector": { labels::POD_TEMPLATE_HASH_LABEL: pin.hash } } });
+        let mut patch = json!({
+            "metadata": { "annotations": {
+                labels::SERVICE_CLAIM_ANNOTATION: pin.rollout,
+                labels::PINNED_REVISION_ANNOTATION: pin.hash,
+            } },
+            "spec": { "selector": { labels::POD_TEMPLATE_HASH_LABEL: pin.hash } },
+        });
+        if let Some(version) = &pin.claim_version {
+            patch["metadata"]["resourceVersion"] = json!(version);
+        }
         let pinned = services
             .patch(&pin.service, &PatchParams::default(), &Patch::Merge(&patch))
             .await
@@ -196,8 +204,10 @@ async fn apply_replica_set_change(
                     ctx.own_replica_sets.record(created);
                     info!(replica_set = %name, replicas, "created replica set");
                 }
-                // The cache had not seen our own earlier create yet: the next reconcile scales it.
-                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                // Not proof that it is ours: read it, and adopt it or refuse.
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    adopt(ctx, api, rollout, namespace, &name, hash).await?;
+                }
                 Err(e) => return Err(Error::kube("create", "ReplicaSet", namespace, &name, e)),
             }
         }
@@ -228,6 +238,115 @@ async fn apply_replica_set_change(
             }
         }
     }
+    Ok(())
+}
+
+/// A ReplicaSet named like revision `hash` of `rollout` already exists. It is ours when the
+/// Rollout controls it (the cache had not seen our own create yet); it is adopted when nothing
+/// controls it and it is labelled as this revision (a Rollout deleted with orphaning and
+/// created again); anything else is a [`Error::ReplicaSetConflict`], and nothing is changed.
+async fn adopt(
+    ctx: &Context,
+    api: &Api<ReplicaSet>,
+    rollout: &Rollout,
+    namespace: &str,
+    name: &str,
+    hash: &str,
+) -> Result<()> {
+    let existing = api
+        .get(name)
+        .await
+        .map_err(|e| Error::kube("read", "ReplicaSet", namespace, name, e))?;
+    let conflict = |why: String| Error::ReplicaSetConflict {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        why,
+    };
+    let uid = rollout.uid().unwrap_or_default();
+    if let Some(controller) = existing
+        .owner_references()
+        .iter()
+        .find(|owner| owner.controller == Some(true))
+    {
+        if controller.uid == uid {
+            ctx.own_replica_sets.record(existing);
+            return Ok(());
+        }
+        return Err(conflict(format!(
+            "it is controlled by {} {}; rename one of them",
+            controller.kind, controller.name
+        )));
+    }
+    // The stored template carries the API server's defaults, so it is not hashed again: a
+    // ReplicaSet of this revision is labelled with it, on itself, its pods and its selector, as
+    // KULTA creates it.
+    let labelled = |labels: Option<&std::collections::BTreeMap<String, String>>| {
+        labels
+            .and_then(|l| l.get(labels::POD_TEMPLATE_HASH_LABEL))
+            .map(String::as_str)
+            == Some(hash)
+    };
+    let spec = existing.spec.as_ref();
+    let of_this_revision = labelled(existing.metadata.labels.as_ref())
+        && labelled(
+            spec.and_then(|s| s.template.as_ref())
+                .and_then(|t| t.metadata.as_ref())
+                .and_then(|m| m.labels.as_ref()),
+        )
+        && labelled(spec.and_then(|s| s.selector.match_labels.as_ref()));
+    if !of_this_revision {
+        return Err(conflict(format!(
+            "it is not labelled {}={hash} on itself, its pod template and its selector, so it \
+             does not run this revision; delete it or rename the Rollout",
+            labels::POD_TEMPLATE_HASH_LABEL
+        )));
+    }
+    let mut owner = rollout
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingField("metadata.uid"))?;
+    owner.block_owner_deletion = Some(true);
+    let owners_path = if existing.metadata.owner_references.is_some() {
+        "/metadata/ownerReferences/-"
+    } else {
+        "/metadata/ownerReferences"
+    };
+    let owner_value = if existing.metadata.owner_references.is_some() {
+        json!(owner)
+    } else {
+        json!([owner])
+    };
+    let mut operations = vec![
+        json!({ "op": "test", "path": "/metadata/resourceVersion",
+                "value": existing.metadata.resource_version }),
+        json!({ "op": "add", "path": owners_path, "value": owner_value }),
+    ];
+    if existing.metadata.labels.is_none() {
+        operations.push(json!({ "op": "add", "path": "/metadata/labels", "value": {} }));
+    }
+    for (key, value) in [
+        (
+            labels::MANAGED_BY_LABEL,
+            labels::MANAGED_BY_VALUE.to_string(),
+        ),
+        (labels::ROLLOUT_LABEL, rollout.name_any()),
+    ] {
+        operations.push(json!({
+            "op": "add",
+            "path": format!("/metadata/labels/{}", key.replace('~', "~0").replace('/', "~1")),
+            "value": value,
+        }));
+    }
+    let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(operations))
+        .map_err(|source| Error::Serialize {
+            what: "adoption patch",
+            source,
+        })?;
+    let adopted = api
+        .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+        .await
+        .map_err(|e| Error::kube("adopt", "ReplicaSet", namespace, name, e))?;
+    info!(replica_set = %name, "adopted an orphaned ReplicaSet of this revision");
+    ctx.own_replica_sets.record(adopted);
     Ok(())
 }
 

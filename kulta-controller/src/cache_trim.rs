@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | Rollout | everything the plan reads | managedFields |
 //! | ReplicaSet | labels, annotations, owners, `spec.replicas`, status | managedFields, `spec.template`, last-applied |
-//! | Service | name, namespace, `spec.selector` | managedFields, labels, annotations, other spec, status |
+//! | Service | name, namespace, resourceVersion, `spec.selector`, KULTA's claim and pin annotations | managedFields, labels, other annotations, other spec, status |
 //! | HTTPRoute | spec and status | managedFields, last-applied |
 
 use gateway_api::httproutes::HttpRoute;
@@ -37,7 +37,19 @@ pub fn replica_set(replica_set: &mut ReplicaSet) {
 /// Trims a cached Service to its selector (the Services watch sees every Service in scope).
 pub fn service(service: &mut Service) {
     service.managed_fields_mut().clear();
-    service.metadata.annotations = None;
+    // Only KULTA's claim and pin record (see kulta_api::labels).
+    service.metadata.annotations = service
+        .metadata
+        .annotations
+        .take()
+        .map(|mut annotations| {
+            annotations.retain(|key, _| {
+                key == kulta_api::labels::SERVICE_CLAIM_ANNOTATION
+                    || key == kulta_api::labels::PINNED_REVISION_ANNOTATION
+            });
+            annotations
+        })
+        .filter(|annotations| !annotations.is_empty());
     service.metadata.labels = None;
     service.status = None;
     service.spec = service.spec.take().map(|spec| ServiceSpec {

@@ -51,6 +51,17 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A ReplicaSet with the name of one of this Rollout's revisions exists and is not this
+    /// Rollout's to take.
+    #[error("ReplicaSet {namespace}/{name} exists and is not this Rollout's: {why}")]
+    ReplicaSetConflict {
+        /// Namespace.
+        namespace: String,
+        /// ReplicaSet name.
+        name: String,
+        /// Whose it is, or how it differs.
+        why: String,
+    },
     /// Adding or removing the finalizer failed.
     #[error("unable to manage the finalizer of rollout {namespace}/{name}: {message}")]
     Finalizer {
@@ -86,6 +97,7 @@ impl Error {
             Error::MissingField(_) => "invalid_object",
             Error::Serialize { .. } => "serialize",
             Error::Finalizer { .. } => "finalizer",
+            Error::ReplicaSetConflict { .. } => "replicaset_conflict",
         }
     }
 
@@ -95,6 +107,7 @@ impl Error {
             Error::Router { .. } => "RouterError",
             Error::Registry(_) => "InvalidRouter",
             Error::Finalizer { .. } => "FinalizerError",
+            Error::ReplicaSetConflict { .. } => "ReplicaSetConflict",
             _ => "ReconcileError",
         }
     }

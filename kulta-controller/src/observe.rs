@@ -8,7 +8,9 @@ use kulta_api::{Rollout, labels};
 use kulta_router::{RouteTarget, TrafficRouter, Verification};
 
 use crate::context::Context;
-use crate::plan::{Observed, ObservedReplicaSet, RouteObservation, ServiceObservation};
+use crate::plan::{
+    Observed, ObservedReplicaSet, RouteObservation, ServiceObservation, ServiceRecord,
+};
 
 /// Reads the Rollout's ReplicaSets and Services from the caches and asks the router about the
 /// weight last requested.
@@ -77,6 +79,20 @@ pub async fn observe(
     };
     let stable_service = service(canary.map(|c| &c.stable_service));
     let canary_service = service(canary.map(|c| &c.canary_service));
+    let record = |name: Option<&String>| {
+        name.and_then(|name| current_service(name))
+            .map(|service| {
+                let annotation = |key: &str| service.annotations().get(key).cloned();
+                ServiceRecord {
+                    claimed_by: annotation(labels::SERVICE_CLAIM_ANNOTATION),
+                    pinned: annotation(labels::PINNED_REVISION_ANNOTATION),
+                    resource_version: service.resource_version(),
+                }
+            })
+            .unwrap_or_default()
+    };
+    let stable_record = record(canary.map(|c| &c.stable_service));
+    let canary_record = record(canary.map(|c| &c.canary_service));
     let canary_selector = canary
         .and_then(|c| current_service(&c.canary_service))
         .and_then(|service| service.spec.clone())
@@ -116,6 +132,8 @@ pub async fn observe(
         stable_service,
         canary_service,
         canary_selector,
+        stable_record,
+        canary_record,
         route,
     }
 }

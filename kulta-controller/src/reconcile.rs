@@ -3,9 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use kulta_api::validation::FieldError;
 use kulta_api::{Rollout, RolloutStatus, labels};
@@ -339,9 +341,55 @@ async fn cleanup(ctx: &Context, rollout: &Rollout) -> Result<Action> {
         )
         .await;
     }
+    release_services(ctx, rollout).await?;
     ctx.forget(rollout);
     ctx.metrics.forget_rollout(&rollout_labels(rollout));
     Ok(Action::await_change())
+}
+
+/// Removes this Rollout's claim and pin record from its Services, so that another Rollout may
+/// pin them. The selectors stay as they are: the Services keep serving.
+async fn release_services(ctx: &Context, rollout: &Rollout) -> Result<()> {
+    let Some(canary) = rollout.spec.strategy.canary.as_ref() else {
+        return Ok(());
+    };
+    let namespace = rollout.namespace().unwrap_or_default();
+    let name = rollout.name_any();
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
+    for service in [&canary.stable_service, &canary.canary_service] {
+        let claimed = ctx
+            .services
+            .get(&ObjectRef::new(service).within(&namespace))
+            .is_some_and(|cached| {
+                cached.annotations().get(labels::SERVICE_CLAIM_ANNOTATION) == Some(&name)
+            });
+        if !claimed {
+            continue;
+        }
+        let patch = serde_json::json!({ "metadata": { "annotations": {
+            labels::SERVICE_CLAIM_ANNOTATION: null,
+            labels::PINNED_REVISION_ANNOTATION: null,
+        } } });
+        match services
+            .patch(service, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            // Not recorded as our own write: its watch event must wake the Rollouts that wait
+            // for this Service.
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => {
+                return Err(Error::kube(
+                    "release the claim on",
+                    "Service",
+                    &namespace,
+                    service,
+                    e,
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes `status` when it differs from the Rollout's. A PUT on the status subresource with the

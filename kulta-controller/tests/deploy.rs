@@ -30,6 +30,7 @@ const ALLOWED_RULES: &[&str] = &[
     "kulta-controller kulta.io/rollouts patch",
     "kulta-controller kulta.io/rollouts/status update",
     "kulta-controller kulta.io/rollouts/finalizers update",
+    "kulta-controller apps/replicasets get",
     "kulta-controller apps/replicasets list",
     "kulta-controller apps/replicasets watch",
     "kulta-controller apps/replicasets create",

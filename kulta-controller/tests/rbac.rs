@@ -96,6 +96,35 @@ struct Evidence {
     blocks_owner_deletion: bool,
 }
 
+/// Creates, with no owner, the ReplicaSet the Rollout `demo` would create for `image`; returns
+/// its name.
+async fn create_orphan_of(backend: &Backend, rollouts: &Api<Rollout>, image: &str) -> String {
+    let current = rollouts.get("demo").await.expect("demo");
+    let mut template = current.spec.template.clone();
+    template.raw_mut()["spec"]["containers"][0]["image"] = json!(image);
+    let hash = kulta_api::hash::revision_hash(&template);
+    let mut pod_template = template.raw().clone();
+    pod_template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+    let mut selector = current
+        .spec
+        .selector
+        .match_labels
+        .clone()
+        .unwrap_or_default();
+    selector.insert("pod-template-hash".into(), hash.clone());
+    let name = format!("demo-{hash}");
+    let orphan: ReplicaSet = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": pod_template["metadata"]["labels"].clone()},
+        "spec": {"replicas": 0, "selector": {"matchLabels": selector}, "template": pod_template},
+    }))
+    .expect("a ReplicaSet");
+    Api::<ReplicaSet>::namespaced(backend.client(), backend.namespace())
+        .create(&Default::default(), &orphan)
+        .await
+        .expect("create the orphan");
+    name
+}
+
 /// Runs the scenario.
 async fn exercise_every_path(backend: &Backend) -> Evidence {
     let namespace = backend.namespace();
@@ -180,14 +209,28 @@ async fn exercise_every_path(backend: &Backend) -> Evidence {
                 && owner.block_owner_deletion == Some(true)
         });
 
-    // Revision 3. Its first two route writes fail the same way: the same Warning twice, the
+    // Revision 3. An orphaned ReplicaSet of it is already there (a Rollout deleted with
+    // orphaning and made again): the create finds the name taken, reads it (get) and adopts it
+    // (patch). Its first two route writes fail the same way: the same Warning twice, the
     // second as the first Event's series (patch).
+    let orphan = create_orphan_of(backend, &rollouts, "nginx:1.27").await;
     faults.fail_next(2, 500, own("httproutes", "patch"));
     set_image(&rollouts, "nginx:1.27").await;
     wait_for("revision 3 paused at 50%", Duration::from_secs(60), || {
         paused("nginx:1.27")
     })
     .await;
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(backend.client(), namespace);
+    let adopted = replica_sets.get(&orphan).await.expect("the orphan");
+    assert!(
+        adopted
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|owner| owner.kind == "Rollout" && owner.controller == Some(true)),
+        "the orphan of revision 3 was adopted"
+    );
 
     // Delete mid-canary: traffic back to stable, then the finalizer is removed (patch).
     rollouts

@@ -17,8 +17,8 @@ use kulta_api::{Phase, Rollout, RolloutStatus};
 use super::conditions::{condition_types, is_true, set_condition};
 use super::{
     ConsumedAnnotation, Observed, Plan, PlannedEvent, ReplicaSetChange, RolloutState,
-    RouteObservation, ServiceObservation, ServicePin, UserAction, action_record, describe_actions,
-    read_actions,
+    RouteObservation, ServiceObservation, ServicePin, ServiceRecord, UserAction, action_record,
+    describe_actions, read_actions,
 };
 
 /// How long to wait for a router's verification before looking again without a watch event.
@@ -259,6 +259,16 @@ impl<'a> Planner<'a> {
 
     fn decide(&mut self, actions: &[UserAction]) -> RolloutState {
         let template = self.spec.template_hash.clone();
+        // A Rollout with nothing of its own yet whose Services another Rollout holds creates
+        // nothing: it reports which Rollout holds them and waits.
+        if self.observed.replica_sets.is_empty()
+            && let Some(problem) = self.held_elsewhere()
+        {
+            for action in actions {
+                self.ignore(*action, "this Rollout has not started");
+            }
+            return self.await_service(None, &template, problem);
+        }
         let stable = match (self.prev.stable_revision.clone(), self.inferred_stable()) {
             (Some(stable), _) => stable,
             (None, Some(serving)) => {
@@ -601,6 +611,29 @@ impl<'a> Planner<'a> {
         StepOutcome::Done
     }
 
+    /// Why another Rollout holds one of this Rollout's Services, if one does.
+    fn held_elsewhere(&self) -> Option<String> {
+        [
+            (&self.spec.stable_service, &self.observed.stable_record),
+            (&self.spec.canary_service, &self.observed.canary_record),
+        ]
+        .into_iter()
+        .find_map(|(service, record)| {
+            record
+                .claimed_by
+                .as_deref()
+                .filter(|holder| *holder != self.name())
+                .and_then(|_| {
+                    service_ownership_problem(
+                        self.name(),
+                        service,
+                        &ServiceObservation::Selects(None),
+                        record,
+                    )
+                })
+        })
+    }
+
     /// The revision the stable Service pins, when it is one of this Rollout's ReplicaSets other
     /// than the template's.
     fn inferred_stable(&self) -> Option<String> {
@@ -630,6 +663,24 @@ impl<'a> Planner<'a> {
         let service = &self.spec.canary_service;
         if self.observed.canary_service == ServiceObservation::Missing {
             return Some(format!("canary Service {service} not found; create it"));
+        }
+        // Traffic moves between the two Services: both must be this Rollout's to pin.
+        for (service, observed, record) in [
+            (
+                &self.spec.stable_service,
+                &self.observed.stable_service,
+                &self.observed.stable_record,
+            ),
+            (
+                &self.spec.canary_service,
+                &self.observed.canary_service,
+                &self.observed.canary_record,
+            ),
+        ] {
+            if let Some(problem) = service_ownership_problem(self.name(), service, observed, record)
+            {
+                return Some(problem);
+            }
         }
         let unmatched: Vec<String> = self
             .observed
@@ -825,22 +876,51 @@ impl<'a> Planner<'a> {
                 self.spec.stable_service.clone(),
                 self.stable_pin.clone(),
                 &self.observed.stable_service,
+                &self.observed.stable_record,
             ),
             (
                 self.spec.canary_service.clone(),
                 self.canary_pin.clone(),
                 &self.observed.canary_service,
+                &self.observed.canary_record,
             ),
         ];
-        for (service, pin, observed) in pins {
+        let name = self.name().to_string();
+        for (service, pin, observed, record) in pins {
             if *observed == ServiceObservation::Missing {
                 self.blockers
                     .push(format!("Service {service} not found; create it"));
                 continue;
             }
+            if let Some(problem) = service_ownership_problem(&name, &service, observed, record) {
+                let told = self
+                    .prev
+                    .message
+                    .as_deref()
+                    .is_some_and(|message| message.contains(&problem))
+                    || self.events.iter().any(|event| event.note == problem);
+                if !told {
+                    self.event(true, "ServiceConflict", problem.clone());
+                }
+                self.blockers.push(problem);
+                continue;
+            }
             match pin {
-                Some(hash) if !observed.selects(&hash) => {
-                    services.push(ServicePin { service, hash });
+                Some(hash)
+                    if !observed.selects(&hash)
+                        || record.claimed_by.as_deref() != Some(name.as_str())
+                        || record.pinned.as_deref() != Some(hash.as_str()) =>
+                {
+                    services.push(ServicePin {
+                        service,
+                        hash,
+                        rollout: name.clone(),
+                        claim_version: record
+                            .claimed_by
+                            .is_none()
+                            .then(|| record.resource_version.clone())
+                            .flatten(),
+                    });
                 }
                 _ => {}
             }
@@ -974,10 +1054,7 @@ impl<'a> Planner<'a> {
             RolloutState::AwaitingService {
                 step: None,
                 problem,
-            } => format!(
-                "revision {} waits to start as canary: {problem}",
-                self.spec.template_hash
-            ),
+            } => format!("revision {} waits: {problem}", self.spec.template_hash),
             RolloutState::ShiftingTraffic { step, weight } => {
                 format!(
                     "{}: waiting for the router to verify canary weight {weight}",
@@ -1025,8 +1102,10 @@ impl<'a> Planner<'a> {
             _ => {}
         }
         for blocker in &self.blockers {
-            message.push_str("; ");
-            message.push_str(blocker);
+            if !message.contains(blocker.as_str()) {
+                message.push_str("; ");
+                message.push_str(blocker);
+            }
         }
         status.message = Some(message.clone());
 
@@ -1270,6 +1349,41 @@ impl<'a> Planner<'a> {
 }
 
 /// The Rollout's selector as a label-selector string, for the scale subresource.
+/// Why `rollout` must not pin `service`: another Rollout claimed it, or someone changed the
+/// pod-template-hash KULTA pinned (reported, never reverted: the change may be a person's fix).
+fn service_ownership_problem(
+    rollout: &str,
+    service: &str,
+    observed: &ServiceObservation,
+    record: &ServiceRecord,
+) -> Option<String> {
+    use kulta_api::labels::{PINNED_REVISION_ANNOTATION, SERVICE_CLAIM_ANNOTATION};
+    if let Some(holder) = record.claimed_by.as_deref()
+        && holder != rollout
+    {
+        return Some(format!(
+            "Service {service} is held by Rollout {holder} (annotation {SERVICE_CLAIM_ANNOTATION}); \
+             give this Rollout its own Service, or remove the annotation if {holder} no longer \
+             uses it"
+        ));
+    }
+    let ServiceObservation::Selects(selected) = observed else {
+        return None;
+    };
+    match (record.pinned.as_deref(), selected.as_deref()) {
+        (Some(pinned), selected) if selected != Some(pinned) => Some(format!(
+            "the selector of Service {service} was changed by someone else: KULTA pinned \
+             pod-template-hash {pinned}, it now selects {}; KULTA leaves it as it is: restore \
+             it, or remove the annotation {PINNED_REVISION_ANNOTATION} to let KULTA pin it again",
+            selected.map_or_else(
+                || "no pod-template-hash".to_string(),
+                |hash| format!("pod-template-hash {hash}")
+            )
+        )),
+        _ => None,
+    }
+}
+
 fn selector_string(rollout: &Rollout) -> Option<String> {
     let labels = rollout.spec.selector.match_labels.as_ref()?;
     Some(

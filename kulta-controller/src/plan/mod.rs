@@ -20,7 +20,9 @@ mod conditions;
 mod observed;
 
 pub use conditions::{condition_types, set_condition};
-pub use observed::{Observed, ObservedReplicaSet, RouteObservation, ServiceObservation};
+pub use observed::{
+    Observed, ObservedReplicaSet, RouteObservation, ServiceObservation, ServiceRecord,
+};
 
 use std::time::Duration;
 
@@ -131,13 +133,18 @@ impl ReplicaSetChange {
     }
 }
 
-/// Pin a Service's selector to one revision.
+/// Pin a Service's selector to one revision, recording the claim and the revision on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServicePin {
     /// Service name.
     pub service: String,
     /// Revision hash its selector must carry.
     pub hash: String,
+    /// The Rollout claiming it.
+    pub rollout: String,
+    /// For a first claim, the Service's resourceVersion: the pin is refused (409) if another
+    /// writer, such as another Rollout claiming it, came first.
+    pub claim_version: Option<String>,
 }
 
 /// A Kubernetes Event the plan wants recorded.

@@ -39,6 +39,17 @@ impl ServiceObservation {
     }
 }
 
+/// What KULTA recorded on a Service it pins (see `kulta_api::labels`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceRecord {
+    /// The Rollout that claimed it.
+    pub claimed_by: Option<String>,
+    /// The revision KULTA last pinned it to.
+    pub pinned: Option<String>,
+    /// Its resourceVersion (a first claim is conditional on it).
+    pub resource_version: Option<String>,
+}
+
 /// What the router said about the weight last requested (`status.desiredCanaryWeight`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RouteObservation {
@@ -93,6 +104,10 @@ pub struct Observed {
     pub canary_service: ServiceObservation,
     /// The canary Service's selector (empty when it is missing or selects by nothing).
     pub canary_selector: std::collections::BTreeMap<String, String>,
+    /// KULTA's record on the stable Service.
+    pub stable_record: ServiceRecord,
+    /// KULTA's record on the canary Service.
+    pub canary_record: ServiceRecord,
     /// The router's view of the requested weight.
     pub route: RouteObservation,
 }

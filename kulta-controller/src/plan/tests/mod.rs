@@ -35,6 +35,10 @@ struct World {
     canary_service: Option<String>,
     route_weight: Option<u8>,
     route_accepted: bool,
+    /// KULTA's record on the stable Service.
+    stable_record: ServiceRecord,
+    /// KULTA's record on the canary Service.
+    canary_record: ServiceRecord,
     /// The canary Service does not exist.
     canary_service_missing: bool,
     /// The canary Service's selector besides the pin (the template's labels by default).
@@ -59,6 +63,8 @@ impl World {
             canary_service: None,
             route_weight: None,
             route_accepted: false,
+            stable_record: ServiceRecord::default(),
+            canary_record: ServiceRecord::default(),
             canary_service_missing: false,
             canary_selector,
             now: t0(),
@@ -105,6 +111,12 @@ impl World {
                 Default::default()
             } else {
                 self.canary_selector.clone()
+            },
+            stable_record: self.stable_record.clone(),
+            canary_record: if self.canary_service_missing {
+                ServiceRecord::default()
+            } else {
+                self.canary_record.clone()
             },
             route,
         }
@@ -221,10 +233,17 @@ impl World {
             .clone()
             .expect("canary strategy");
         for pin in &plan.services {
+            let record = ServiceRecord {
+                claimed_by: Some(pin.rollout.clone()),
+                pinned: Some(pin.hash.clone()),
+                resource_version: None,
+            };
             if pin.service == canary.stable_service {
                 self.stable_service = Some(pin.hash.clone());
+                self.stable_record = record;
             } else if pin.service == canary.canary_service {
                 self.canary_service = Some(pin.hash.clone());
+                self.canary_record = record;
             }
         }
         if let Some(weight) = plan.route_weight
@@ -410,7 +429,9 @@ fn canary_walks_the_readme_steps_gated_on_availability_and_verification() {
         plan.services,
         vec![ServicePin {
             service: "my-app-canary".into(),
-            hash: canary.clone()
+            hash: canary.clone(),
+            rollout: "my-app".into(),
+            claim_version: None,
         }]
     );
     assert!(plan.events.iter().any(|e| e.reason == "CanaryStarted"));
@@ -552,7 +573,9 @@ fn canary_walks_the_readme_steps_gated_on_availability_and_verification() {
         plan.services,
         vec![ServicePin {
             service: "my-app-stable".into(),
-            hash: canary.clone()
+            hash: canary.clone(),
+            rollout: "my-app".into(),
+            claim_version: None,
         }]
     );
     assert_eq!(plan.route_weight, Some(0));
@@ -643,20 +666,82 @@ fn completion_sends_no_traffic_to_a_stable_service_that_does_not_exist() {
 }
 
 #[test]
-fn a_service_someone_repointed_is_pinned_back_and_the_rollout_stays_healthy() {
+fn a_service_someone_repointed_is_reported_not_reverted() {
     let mut world = deployed(readme_rollout());
     let stable = world.hash();
     world.stable_service = Some("someone-elses".into());
+    let plan = world.step();
+    assert!(plan.services.is_empty(), "not pinned back");
+    let message = plan.status.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("selector of Service my-app-stable was changed by someone else")
+            && message.contains("pod-template-hash someone-elses"),
+        "{message}"
+    );
+    assert!(
+        plan.events
+            .iter()
+            .any(|e| e.reason == "ServiceConflict" && e.warning)
+    );
+    assert_eq!(world.condition(condition_types::READY).0, "False");
+    assert!(world.step().events.is_empty(), "reported once");
+    // Removing KULTA's record hands the Service back: it is pinned again.
+    world.stable_record.pinned = None;
     let plan = world.plan();
     assert_eq!(
         plan.services,
         vec![ServicePin {
             service: "my-app-stable".into(),
-            hash: stable
+            hash: stable,
+            rollout: "my-app".into(),
+            claim_version: None,
         }]
     );
     // Healthy in this very reconcile: the echo of our own pin wakes no other.
     assert_eq!(plan.state, RolloutState::Healthy);
+}
+
+#[test]
+fn a_service_another_rollout_holds_is_not_pinned_and_no_canary_starts() {
+    let mut world = deployed(readme_rollout());
+    world.canary_record.claimed_by = Some("other".into());
+    world.set_image("nginx:1.26");
+    let plan = world.step();
+    match &plan.state {
+        RolloutState::AwaitingService {
+            step: None,
+            problem,
+        } => assert!(
+            problem.contains("Service my-app-canary is held by Rollout other"),
+            "{problem}"
+        ),
+        other => panic!("expected AwaitingService, got {other:?}"),
+    }
+    assert!(plan.replica_sets.is_empty() && plan.services.is_empty());
+    assert_eq!(plan.route_weight, None);
+}
+
+#[test]
+fn a_first_pin_claims_the_service_conditionally() {
+    let mut world = World::new(readme_rollout());
+    world.stable_record = ServiceRecord {
+        resource_version: Some("41".into()),
+        ..ServiceRecord::default()
+    };
+    world.step();
+    world.make_available();
+    let plan = world.plan();
+    let stable = plan
+        .services
+        .iter()
+        .find(|pin| pin.service == "my-app-stable")
+        .expect("the stable Service is pinned");
+    assert_eq!(stable.rollout, "my-app");
+    assert_eq!(
+        stable.claim_version.as_deref(),
+        Some("41"),
+        "refused if someone wrote the Service since it was read"
+    );
 }
 
 #[test]

@@ -27,6 +27,8 @@ enum Event {
     ActionDuringWrite(u8),
     /// The canary Service is deleted (`true`) or created again (`false`).
     CanaryServiceMissing(bool),
+    /// Someone points the canary Service's selector elsewhere (`true`), or restores it.
+    CanaryServiceRepointed(bool),
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -45,6 +47,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => Just(Event::StopsBeforeRemoval),
         1 => (0u8..3).prop_map(Event::ActionDuringWrite),
         1 => any::<bool>().prop_map(Event::CanaryServiceMissing),
+        1 => any::<bool>().prop_map(Event::CanaryServiceRepointed),
     ]
 }
 
@@ -76,6 +79,18 @@ fn taken_up(rollout: &Rollout, count: &mut usize) {
 /// The plan `plan`, about to be carried out in `world`, sends no traffic to pods that lack it
 /// and takes no pod away from traffic.
 fn traffic_safe(world: &World, plan: &Plan) -> Result<(), TestCaseError> {
+    for pin in &plan.services {
+        let (selected, record) = if pin.service == "app-canary" {
+            (&world.canary_service, &world.canary_record)
+        } else {
+            (&world.stable_service, &world.stable_record)
+        };
+        prop_assert!(
+            record.pinned.is_none() || record.pinned == *selected,
+            "{} pinned back over someone else's selector",
+            pin.service
+        );
+    }
     let weight_now = if world.route_accepted {
         world.route_weight.unwrap_or(0)
     } else {
@@ -106,6 +121,12 @@ fn traffic_safe(world: &World, plan: &Plan) -> Result<(), TestCaseError> {
         prop_assert!(
             !world.canary_service_missing,
             "weight {} requested with no canary Service",
+            w
+        );
+        prop_assert!(
+            world.canary_record.pinned.is_none()
+                || world.canary_record.pinned == world.canary_service,
+            "weight {} requested while someone else points the canary Service elsewhere",
             w
         );
         prop_assert!(
@@ -211,6 +232,8 @@ proptest! {
                     world.apply(&again);
                 }
                 Event::CanaryServiceMissing(missing) => world.canary_service_missing = missing,
+                Event::CanaryServiceRepointed(true) => world.canary_service = Some("someone-elses".into()),
+                Event::CanaryServiceRepointed(false) => world.canary_service = world.canary_record.pinned.clone(),
                 Event::PodsUp(n) => {
                     for rs in &mut world.replica_sets {
                         rs.available = (rs.available + i32::from(n)).min(rs.replicas);
@@ -229,6 +252,9 @@ proptest! {
         }
         // Whatever happened, a cooperative world converges.
         world.canary_service_missing = false;
+        if world.canary_record.pinned.is_some() {
+            world.canary_service = world.canary_record.pinned.clone();
+        }
         user_sets(&mut world, labels::PROMOTE_ANNOTATION, "full", &mut set);
         let mut last = None;
         for _ in 0..60 {
