@@ -108,7 +108,28 @@ impl Error {
             Error::Registry(_) => "InvalidRouter",
             Error::Finalizer { .. } => "FinalizerError",
             Error::ReplicaSetConflict { .. } => "ReplicaSetConflict",
+            Error::Kube { source, .. } if matches!(source.as_ref(), kube::Error::Api(status) if status.code == 422) => {
+                "RejectedByAPIServer"
+            }
             _ => "ReconcileError",
+        }
+    }
+
+    /// Whether the error waits for a change to the Rollout (or to what it names) rather than
+    /// for a retry: the API server refusing the ReplicaSet of the template as invalid (422), a
+    /// ReplicaSet name another owner holds, or a router refusing its config or the operation.
+    /// Such an error is reported like an invalid spec.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Error::Kube {
+                action: "create",
+                kind: "ReplicaSet",
+                source,
+                ..
+            } => matches!(source.as_ref(), kube::Error::Api(status) if status.code == 422),
+            Error::Router { source, .. } => !source.is_retryable(),
+            Error::ReplicaSetConflict { .. } => true,
+            _ => false,
         }
     }
 

@@ -69,10 +69,16 @@ async fn reconcile_inner(rollout: Arc<Rollout>, ctx: &Arc<Context>) -> Result<Ac
         Err(finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error)) => {
             // A conflict is optimistic concurrency doing its job: retry on a fresh view, no
             // alarm. Everything else is shown in status and as an Event.
-            if error.category() != "conflict" {
-                report_error(&ctx, &api, &rollout, &error).await;
+            if error.category() == "conflict" {
+                return Err(error);
             }
-            Err(error)
+            match report_error(&ctx, &api, &rollout, &error).await {
+                Some(action) => {
+                    ctx.backoff.reset(&object_key(&rollout));
+                    Ok(action)
+                }
+                None => Err(error),
+            }
         }
         Err(other) => Err(Error::Finalizer {
             namespace,
@@ -428,13 +434,28 @@ pub(crate) async fn write_status(
     Ok(())
 }
 
-/// Records an error in status (best effort) and as a Warning Event.
-async fn report_error(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout, error: &Error) {
+/// Records an error in status (best effort) and as a Warning Event. Errors count against the
+/// progress deadline like any other wait (the clock starts at the first one): past it,
+/// `Progressing` turns False with `ProgressDeadlineExceeded`, and with `progressDeadlineAbort`
+/// a running canary is aborted (the next reconcile routes back to stable). A permanent error
+/// ([`Error::is_permanent`]) is reported like an invalid spec and waits for a change instead
+/// of being retried. Returns the action instead of a retry with backoff, when there is one.
+async fn report_error(
+    ctx: &Context,
+    api: &Api<Rollout>,
+    rollout: &Rollout,
+    error: &Error,
+) -> Option<Action> {
     let message = error.full_message();
     warn!(category = error.category(), error = %message, "reconcile failed");
     let now = ctx.clock.now();
     let generation = rollout.metadata.generation;
     let mut status = rollout.status.clone().unwrap_or_default();
+    let mut events = vec![PlannedEvent {
+        warning: true,
+        reason: error.event_reason(),
+        note: plan::truncate(&message, 1000),
+    }];
     let condition = match error {
         Error::Router { .. } => condition_types::TRAFFIC_ROUTED,
         _ => condition_types::READY,
@@ -448,19 +469,95 @@ async fn report_error(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout, erro
         generation,
         now,
     );
+    let permanent = error.is_permanent();
+    if permanent {
+        status.phase = Some(kulta_api::Phase::Degraded);
+        set_condition(
+            &mut status.conditions,
+            condition_types::INVALID_SPEC,
+            true,
+            error.event_reason(),
+            &format!("refused, waiting for a change: {message}"),
+            generation,
+            now,
+        );
+    }
+    let mut abort = false;
+    let start = *status.progress_start_time.get_or_insert(now);
+    let deadline = rollout.spec.progress_deadline();
+    let passed = chrono::Duration::from_std(deadline)
+        .ok()
+        .and_then(|deadline| start.checked_add_signed(deadline))
+        .is_some_and(|at| now >= at);
+    if passed {
+        let text = format!("no progress in {}s: {message}", deadline.as_secs());
+        let already = status.conditions.iter().any(|c| {
+            c.type_ == condition_types::PROGRESSING && c.reason == "ProgressDeadlineExceeded"
+        });
+        // The deadline's Warning tells the error too: one Event, under the telling reason.
+        events.clear();
+        if !already {
+            events.push(PlannedEvent {
+                warning: true,
+                reason: "ProgressDeadlineExceeded",
+                note: plan::truncate(&text, 1000),
+            });
+        }
+        status.phase = Some(kulta_api::Phase::Degraded);
+        set_condition(
+            &mut status.conditions,
+            condition_types::PROGRESSING,
+            false,
+            "ProgressDeadlineExceeded",
+            &text,
+            generation,
+            now,
+        );
+        // A new revision is rolling out (its canary may not have started: the error may be the
+        // one that keeps it from starting).
+        let template = kulta_api::hash::revision_hash(&rollout.spec.template);
+        let rolling_out = status
+            .stable_revision
+            .as_ref()
+            .is_some_and(|stable| *stable != template);
+        if rollout.spec.progress_deadline_abort == Some(true)
+            && rolling_out
+            && status.aborted != Some(true)
+        {
+            abort = true;
+            status.aborted = Some(true);
+            if status.canary_revision.is_none() {
+                status.canary_revision = Some(template);
+            }
+            set_condition(
+                &mut status.conditions,
+                condition_types::ABORTED,
+                true,
+                "ProgressDeadlineExceeded",
+                &text,
+                generation,
+                now,
+            );
+            events.push(PlannedEvent {
+                warning: true,
+                reason: "Aborted",
+                note: plan::truncate(&format!("{text}; aborted (progressDeadlineAbort)"), 1000),
+            });
+        }
+    }
     if let Err(write_error) = write_status(ctx, api, rollout, &status).await {
         warn!(error = %write_error.full_message(), "unable to record the error in status");
+        return None;
     }
-    publish(
-        ctx,
-        rollout,
-        &[PlannedEvent {
-            warning: true,
-            reason: error.event_reason(),
-            note: plan::truncate(&message, 1000),
-        }],
-    )
-    .await;
+    publish(ctx, rollout, &events).await;
+    if abort {
+        // The abort is stored: the next reconcile routes back to stable.
+        Some(Action::requeue(Duration::from_millis(100)))
+    } else if permanent {
+        Some(Action::await_change())
+    } else {
+        None
+    }
 }
 
 /// Publishes Events; failures are logged, never fatal.

@@ -22,7 +22,43 @@ pub fn violations(resource: &ResourceType, object: &Value) -> Vec<FieldViolation
             message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
         });
     }
+    if let ("apps", "ReplicaSet" | "Deployment") = (resource.group.as_str(), resource.kind.as_str())
+    {
+        container_port_violations(
+            &object["spec"]["template"]["spec"],
+            "spec.template.spec",
+            &mut violations,
+        );
+    }
     violations
+}
+
+/// `containerPort` outside 1..=65535 in a pod spec's containers, as the real server words it.
+fn container_port_violations(pod: &Value, path: &str, violations: &mut Vec<FieldViolation>) {
+    for list in ["initContainers", "containers"] {
+        let Some(containers) = pod[list].as_array() else {
+            continue;
+        };
+        for (c, container) in containers.iter().enumerate() {
+            let Some(ports) = container["ports"].as_array() else {
+                continue;
+            };
+            for (p, port) in ports.iter().enumerate() {
+                let Some(number) = port["containerPort"].as_i64() else {
+                    continue;
+                };
+                if !(1..=65535).contains(&number) {
+                    violations.push(FieldViolation {
+                        field: format!("{path}.{list}[{c}].ports[{p}].containerPort"),
+                        reason: ViolationReason::Invalid,
+                        message: format!(
+                            "Invalid value: {number}: must be between 1 and 65535, inclusive"
+                        ),
+                    });
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -30,6 +66,26 @@ mod tests {
     use super::*;
     use crate::resources::builtin_kind as builtin;
     use serde_json::json;
+
+    #[test]
+    fn container_ports_must_be_in_range() {
+        let rs = |port: i64| {
+            json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "c", "ports": [{"containerPort": 80}, {"containerPort": port}]}
+            ]}}}})
+        };
+        let found = violations(&builtin("apps", "ReplicaSet"), &rs(70000));
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].field,
+            "spec.template.spec.containers[0].ports[1].containerPort"
+        );
+        assert_eq!(
+            found[0].message,
+            "Invalid value: 70000: must be between 1 and 65535, inclusive"
+        );
+        assert!(violations(&builtin("apps", "ReplicaSet"), &rs(65535)).is_empty());
+    }
 
     #[test]
     fn workload_replicas_must_not_be_negative() {

@@ -322,6 +322,7 @@ impl<'a> Planner<'a> {
                     .replica_set(&canary)
                     .map_or(0, |rs| rs.replicas);
                 self.targets.insert(canary.clone(), replicas);
+                self.deadline_check(&canary, false);
                 self.canary_pin = Some(canary);
                 return RolloutState::RoutingToStable {
                     why: "rollback to the stable template",
@@ -342,7 +343,6 @@ impl<'a> Planner<'a> {
         self.status.current_step_index =
             Some(i32::try_from(self.spec.steps.len()).unwrap_or(i32::MAX));
         self.status.pause_start_time = None;
-        self.status.progress_start_time = None;
         if self.may_pin(&self.observed.canary_service, stable) {
             self.canary_pin = Some(stable.to_string());
         }
@@ -351,8 +351,12 @@ impl<'a> Planner<'a> {
         // (a failed pin fails the reconcile): an existing Service counts as pinned.
         let pinned = self.observed.stable_service != ServiceObservation::Missing;
         if routed && available >= self.spec.replicas && pinned {
+            self.status.progress_start_time = None;
             RolloutState::Healthy
         } else {
+            // Deploying counts against the progress deadline too (pods that never come up, a
+            // route that never verifies); there is no canary to abort.
+            self.deadline_check(stable, false);
             RolloutState::Deploying
         }
     }
@@ -363,6 +367,7 @@ impl<'a> Planner<'a> {
                 if !self.route_to(0) {
                     let replicas = self.observed.replica_set(&old).map_or(0, |rs| rs.replicas);
                     self.targets.insert(old.clone(), replicas);
+                    self.deadline_check(&old, false);
                     self.canary_pin = Some(old);
                     for action in actions {
                         self.ignore(*action, "the canary is being replaced by a new revision");
@@ -794,10 +799,14 @@ impl<'a> Planner<'a> {
         // stable Service that does not exist cannot be pinned, so no traffic is sent to it.
         self.stable_pin = Some(canary.to_string());
         if self.observed.stable_service == ServiceObservation::Missing {
+            self.deadline_check(canary, false);
             return RolloutState::Promoting;
         }
         if !self.route_to(0) {
             self.requeue_in(VERIFY_RECHECK);
+            // The canary is whole and the stable Service selects it: nothing to abort, but a
+            // route that never verifies is reported at the deadline.
+            self.deadline_check(canary, false);
             return RolloutState::Promoting;
         }
         let old_stable = self.status.stable_revision.clone().unwrap_or_default();

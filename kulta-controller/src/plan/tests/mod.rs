@@ -1041,5 +1041,6 @@ fn unknown_action_values_are_consumed_and_reported() {
 }
 
 mod actions;
+mod deadline;
 mod properties;
 mod services;
