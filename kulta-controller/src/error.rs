@@ -116,8 +116,8 @@ impl Error {
     }
 
     /// Whether the error waits for a change to the Rollout (or to what it names) rather than
-    /// for a retry: the API server refusing the ReplicaSet of the template as invalid (422), a
-    /// ReplicaSet name another owner holds, or a router refusing its config or the operation.
+    /// for a retry: the API server refusing the ReplicaSet of the template as invalid (422), or
+    /// a router refusing its config or the operation.
     /// Such an error is reported like an invalid spec.
     pub fn is_permanent(&self) -> bool {
         match self {
@@ -128,7 +128,7 @@ impl Error {
                 ..
             } => matches!(source.as_ref(), kube::Error::Api(status) if status.code == 422),
             Error::Router { source, .. } => !source.is_retryable(),
-            Error::ReplicaSetConflict { .. } => true,
+            // Retried: it is resolved by deleting or renaming a ReplicaSet that is not watched.
             _ => false,
         }
     }

@@ -21,6 +21,10 @@ use super::{
     describe_actions, read_actions,
 };
 
+/// Reason of the `Aborted` condition of an abort sent while a canary was being replaced: the
+/// new revision starts aborted.
+const ABORTED_DURING_REPLACEMENT: &str = "AbortedDuringReplacement";
+
 /// How long to wait for a router's verification before looking again without a watch event.
 const VERIFY_RECHECK: Duration = Duration::from_secs(2);
 /// How long a step waits for verification before the router's pending reason appears in the
@@ -368,10 +372,21 @@ impl<'a> Planner<'a> {
                     let replicas = self.observed.replica_set(&old).map_or(0, |rs| rs.replicas);
                     self.targets.insert(old.clone(), replicas);
                     self.deadline_check(&old, false);
-                    self.canary_pin = Some(old);
                     for action in actions {
-                        self.ignore(*action, "the canary is being replaced by a new revision");
+                        if *action == UserAction::Abort && self.prev.aborted != Some(true) {
+                            // Honoured: traffic is going back to stable anyway, and the new
+                            // revision will not start once it is there.
+                            self.status.aborted = Some(true);
+                            let note = format!(
+                                "aborted while canary {old} was being replaced: traffic goes back to stable, and revision {template} will not start; retry it, or change the template"
+                            );
+                            self.abort_reason = Some((ABORTED_DURING_REPLACEMENT, note.clone()));
+                            self.record(*action, "Aborted", note);
+                        } else {
+                            self.ignore(*action, "the canary is being replaced by a new revision");
+                        }
                     }
+                    self.canary_pin = Some(old);
                     return RolloutState::RoutingToStable {
                         why: "the template changed",
                     };
@@ -385,11 +400,18 @@ impl<'a> Planner<'a> {
             if let Some(problem) = self.canary_service_problem() {
                 return self.await_service(None, template, problem);
             }
+            // An abort sent while the old canary was being replaced holds the new revision.
+            let carried = self.prev.aborted == Some(true)
+                && self.prev.conditions.iter().any(|c| {
+                    c.type_ == condition_types::ABORTED
+                        && c.status == "True"
+                        && c.reason == ABORTED_DURING_REPLACEMENT
+                });
             self.status.canary_revision = Some(template.to_string());
             self.status.current_step_index = Some(0);
             self.status.pause_start_time = None;
             self.status.progress_start_time = Some(self.now);
-            self.status.aborted = None;
+            self.status.aborted = carried.then_some(true);
             let steps = self.spec.steps.len();
             self.event(
                 false,
@@ -1118,7 +1140,7 @@ impl<'a> Planner<'a> {
         }
         status.message = Some(message.clone());
 
-        let aborted = matches!(state, RolloutState::Aborted);
+        let aborted = matches!(state, RolloutState::Aborted) || status.aborted == Some(true);
         status.phase = Some(match state {
             RolloutState::InvalidSpec | RolloutState::Aborted => Phase::Degraded,
             _ if self.deadline_exceeded => Phase::Degraded,

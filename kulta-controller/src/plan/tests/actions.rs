@@ -344,3 +344,53 @@ fn a_requested_weight_keeps_its_pods_before_it_is_verified() {
         plan.replica_sets
     );
 }
+
+#[test]
+fn an_abort_while_a_canary_is_replaced_holds_the_new_revision() {
+    let mut world = deployed(readme_rollout());
+    world.set_image("nginx:1.26");
+    for _ in 0..6 {
+        world.step();
+        world.make_available();
+        world.accept_route();
+    }
+    assert_eq!(world.status().canary_weight, Some(20));
+    let first_canary = world.status().canary_revision.clone();
+    // A newer template: traffic goes back to stable first, and the gateway takes its time.
+    world.set_image("nginx:1.27");
+    let plan = world.step();
+    assert!(matches!(plan.state, RolloutState::RoutingToStable { .. }));
+    world.annotate(labels::ABORT_ANNOTATION, "true");
+    let plan = world.step();
+    assert!(matches!(plan.state, RolloutState::RoutingToStable { .. }));
+    assert!(
+        plan.events.iter().any(|e| e.reason == "Aborted"),
+        "honoured, not ignored: {:?}",
+        plan.events
+    );
+    assert_eq!(
+        world.status().canary_revision,
+        first_canary,
+        "still routing"
+    );
+    // Traffic on stable: the new revision does not start.
+    world.accept_route();
+    let plan = world.step();
+    assert_eq!(plan.state, RolloutState::Aborted);
+    assert_eq!(world.status().aborted, Some(true));
+    assert_eq!(world.status().canary_revision, Some(world.hash()));
+    assert!(
+        !plan.replica_sets.iter().any(
+            |change| matches!(change, ReplicaSetChange::Create { hash, .. } if *hash == world.hash())
+        ),
+        "no ReplicaSet of the held revision"
+    );
+    assert_eq!(world.plan().route_weight, None);
+    // Retry starts it.
+    world.annotate(labels::RETRY_ANNOTATION, "true");
+    world.step();
+    assert_eq!(world.status().aborted, None);
+    world.make_available();
+    world.step();
+    assert!(world.status().desired_canary_weight.unwrap_or(0) > 0);
+}
