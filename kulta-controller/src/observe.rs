@@ -103,8 +103,20 @@ pub async fn observe(
         .as_ref()
         .and_then(|s| s.desired_canary_weight)
         .and_then(|w| u8::try_from(w).ok());
+    // Errors that wait for a change to the route or the Rollout, not for a retry.
+    let structural = |category: &str| matches!(category, "not_found" | "invalid_config");
+    let mut route_problem = None;
     let route = match requested {
-        None => RouteObservation::NotRequested,
+        None => {
+            // Nothing asked yet (a first deploy): whether the route can carry the weights at
+            // all is known before anything is created.
+            if let Err(error) = router.verify_weight(target, 0).await
+                && structural(error.category())
+            {
+                route_problem = Some(error.to_string());
+            }
+            RouteObservation::NotRequested
+        }
         Some(weight) => {
             let result = router.verify_weight(target, weight).await;
             let label = match &result {
@@ -134,6 +146,12 @@ pub async fn observe(
         canary_selector,
         stable_record,
         canary_record,
+        route_problem: route_problem.or_else(|| match &route {
+            RouteObservation::Failed {
+                category, reason, ..
+            } if structural(category) => Some(reason.clone()),
+            _ => None,
+        }),
         route,
     }
 }

@@ -1,6 +1,9 @@
 //! A canary Service that cannot serve the canary (missing, or selecting pods the template does
 //! not make) holds a new revision back with a condition and an Event: no canary ReplicaSet, no
-//! route write, until it is fixed.
+//! route write, until it is fixed. A route the Rollout cannot move weights in holds a first deploy
+//! the same way.
+// Helpers outside `#[test]` functions fail the test too: panicking is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use kulta_api::Phase;
 use kulta_api::steps::set_weight;
@@ -99,4 +102,54 @@ async fn a_missing_canary_service_holds_the_new_revision_back() {
             s.phase == Some(Phase::Healthy) && s.observed_generation == Some(2)
         })
         .await;
+}
+
+/// A route the Rollout cannot move weights in holds a first deploy before anything is created.
+async fn route_problem_holds_the_first_deploy(route: serde_json::Value, expected: &str) {
+    let cluster = TestCluster::start().await;
+    cluster.create_service("web-stable", "web").await;
+    cluster.create_service("web-canary", "web").await;
+    cluster.create_route(route).await;
+    cluster
+        .create_rollout(&rollout("web").steps([set_weight(50)]).build())
+        .await;
+    let status = cluster
+        .wait_status("web", "held by the route", |s| {
+            s.message.as_deref().is_some_and(|m| m.contains(expected))
+        })
+        .await;
+    assert_eq!(status.stable_revision, None);
+    cluster.wait_event("web", "RouteNotReady").await;
+    assert!(
+        cluster.replica_set_scales("web").await.is_empty(),
+        "nothing created"
+    );
+    // The route fixed: the first deploy goes on.
+    let routes = cluster.routes();
+    routes
+        .patch(
+            "web-route",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": kulta_tests::default_route("web")["spec"]})),
+        )
+        .await
+        .unwrap();
+    cluster.wait_healthy("web").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_without_a_rule_for_the_services_holds_the_first_deploy() {
+    let mut route = kulta_tests::default_route("web");
+    route["spec"]["rules"] = json!([{"backendRefs": [{"name": "legacy", "port": 80}]}]);
+    route_problem_holds_the_first_deploy(route, "web-stable").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_ref_of_another_kind_is_not_taken_for_the_service() {
+    let mut route = kulta_tests::default_route("web");
+    route["spec"]["rules"] = json!([{"backendRefs": [
+        {"group": "multicluster.x-k8s.io", "kind": "ServiceImport", "name": "web-stable", "port": 80, "weight": 100},
+        {"group": "multicluster.x-k8s.io", "kind": "ServiceImport", "name": "web-canary", "port": 80, "weight": 0}
+    ]}]);
+    route_problem_holds_the_first_deploy(route, "web-stable").await;
 }

@@ -266,12 +266,20 @@ impl<'a> Planner<'a> {
         // A Rollout with nothing of its own yet whose Services another Rollout holds creates
         // nothing: it reports which Rollout holds them and waits.
         if self.observed.replica_sets.is_empty()
-            && let Some(problem) = self.held_elsewhere()
+            && let Some((problem, reason)) = self
+                .held_elsewhere()
+                .map(|problem| (problem, "CanaryServiceNotReady"))
+                .or_else(|| {
+                    self.observed
+                        .route_problem
+                        .clone()
+                        .map(|problem| (problem, "RouteNotReady"))
+                })
         {
             for action in actions {
                 self.ignore(*action, "this Rollout has not started");
             }
-            return self.await_service(None, &template, problem);
+            return self.hold(None, &template, problem, reason);
         }
         let stable = match (self.prev.stable_revision.clone(), self.inferred_stable()) {
             (Some(stable), _) => stable,
@@ -399,6 +407,9 @@ impl<'a> Planner<'a> {
             }
             if let Some(problem) = self.canary_service_problem() {
                 return self.await_service(None, template, problem);
+            }
+            if let Some(problem) = self.observed.route_problem.clone() {
+                return self.hold(None, template, problem, "RouteNotReady");
             }
             // An abort sent while the old canary was being replaced holds the new revision.
             let carried = self.prev.aborted == Some(true)
@@ -737,13 +748,25 @@ impl<'a> Planner<'a> {
         canary: &str,
         problem: String,
     ) -> RolloutState {
+        self.hold(step, canary, problem, "CanaryServiceNotReady")
+    }
+
+    /// Waits on `problem` (told once, as a Warning Event `reason`); the progress deadline
+    /// counts.
+    fn hold(
+        &mut self,
+        step: Option<usize>,
+        canary: &str,
+        problem: String,
+        reason: &'static str,
+    ) -> RolloutState {
         let first = !self
             .prev
             .message
             .as_deref()
             .is_some_and(|message| message.contains(&problem));
         if first {
-            self.event(true, "CanaryServiceNotReady", problem.clone());
+            self.event(true, reason, problem.clone());
         }
         self.deadline_check(canary, step.is_some());
         if self.status.aborted == Some(true) {

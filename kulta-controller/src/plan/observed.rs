@@ -108,6 +108,9 @@ pub struct Observed {
     pub stable_record: ServiceRecord,
     /// KULTA's record on the canary Service.
     pub canary_record: ServiceRecord,
+    /// Why the route cannot carry this Rollout's weights, when the router says it cannot (no
+    /// rule sends to the stable and canary Services, backends it cannot tell apart, no route).
+    pub route_problem: Option<String>,
     /// The router's view of the requested weight.
     pub route: RouteObservation,
 }

@@ -112,6 +112,7 @@ impl World {
             } else {
                 self.canary_selector.clone()
             },
+            route_problem: None,
             stable_record: self.stable_record.clone(),
             canary_record: if self.canary_service_missing {
                 ServiceRecord::default()
