@@ -4,6 +4,7 @@
 //! controller uses it to compute when a pause ends. [`format_duration`] writes a duration back
 //! the way Go's `time.Duration.String` does, for status messages.
 
+use std::num::NonZeroU128;
 use std::time::Duration;
 
 /// Longest duration [`parse_duration`] accepts: 30 days (`720h0m0s`). A pause longer than that
@@ -153,10 +154,14 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
         // up to an hour (3.6e12 ns), and keep the arithmetic inside u128.
         let frac_digits = &frac_digits[..frac_digits.len().min(18)];
         if !frac_digits.is_empty() {
-            let numerator: u128 = frac_digits.parse().map_err(|_| malformed())?;
-            let scale = 10u128.pow(frac_digits.len() as u32);
+            // Padded on the right to 18 digits, the fraction counts units of 1e-18.
+            let numerator: u128 = format!("{frac_digits:0<18}")
+                .parse()
+                .map_err(|_| malformed())?;
+            // Below 1e18 × 3.6e12: never fails, checked so that no input can make it wrap.
+            let scaled = numerator.checked_mul(nanos_per_unit).ok_or_else(too_long)?;
             nanos = nanos
-                .checked_add(numerator * nanos_per_unit / scale)
+                .checked_add(scaled / 1_000_000_000_000_000_000)
                 .ok_or_else(too_long)?;
         }
         total = total.checked_add(nanos).ok_or_else(too_long)?;
@@ -184,11 +189,11 @@ pub fn format_duration(duration: Duration) -> String {
     }
     if total < 1_000_000_000 {
         let (divisor, unit) = if total < 1_000 {
-            (1, "ns")
+            (NANOS_PER_NANO, "ns")
         } else if total < 1_000_000 {
-            (1_000, "µs")
+            (NANOS_PER_MICRO, "µs")
         } else {
-            (1_000_000, "ms")
+            (NANOS_PER_MILLI, "ms")
         };
         return format!("{}{unit}", with_fraction(total, divisor));
     }
@@ -202,13 +207,28 @@ pub fn format_duration(duration: Duration) -> String {
     if hours > 0 || minutes > 0 {
         out.push_str(&format!("{minutes}m"));
     }
-    out.push_str(&with_fraction(seconds_nanos, 1_000_000_000));
+    out.push_str(&with_fraction(seconds_nanos, NANOS_PER_SECOND));
     out.push('s');
     out
 }
 
+/// The divisors of [`format_duration`]'s units, non-zero by type so that dividing by them
+/// cannot panic.
+const NANOS_PER_NANO: NonZeroU128 = NonZeroU128::MIN;
+const NANOS_PER_MICRO: NonZeroU128 = non_zero(1_000);
+const NANOS_PER_MILLI: NonZeroU128 = non_zero(1_000_000);
+const NANOS_PER_SECOND: NonZeroU128 = non_zero(1_000_000_000);
+
+/// `n` as a [`NonZeroU128`], for the constants above (1 if `n` is zero).
+const fn non_zero(n: u128) -> NonZeroU128 {
+    match NonZeroU128::new(n) {
+        Some(n) => n,
+        None => NonZeroU128::MIN,
+    }
+}
+
 /// `value / divisor` as a decimal with trailing zeros of the fraction removed.
-fn with_fraction(value: u128, divisor: u128) -> String {
+fn with_fraction(value: u128, divisor: NonZeroU128) -> String {
     let whole = value / divisor;
     let fraction = value % divisor;
     if fraction == 0 {

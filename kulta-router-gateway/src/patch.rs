@@ -16,8 +16,8 @@ use crate::backends::{WeightPair, route_key, weight_pairs};
 
 /// The `(stable, canary)` weights for a canary weight in percent; above 100 counts as 100.
 pub fn desired_weights(canary_weight: u8) -> (i32, i32) {
-    let canary = i32::from(canary_weight.min(100));
-    (100 - canary, canary)
+    let canary = canary_weight.min(100);
+    (i32::from(100u8.saturating_sub(canary)), i32::from(canary))
 }
 
 /// The patch that gives the stable backendRef of every matched rule `100 - canary_weight` and

@@ -69,7 +69,8 @@ pub fn desired_data(target: &RouteTarget, canary_weight: u8) -> BTreeMap<String,
         ("canaryService".to_string(), target.canary.service.clone()),
         (
             "stableWeight".to_string(),
-            (100 - canary_weight).to_string(),
+            // At most 100 after `min`: the subtraction never saturates.
+            100u8.saturating_sub(canary_weight).to_string(),
         ),
         ("canaryWeight".to_string(), canary_weight.to_string()),
     ])
