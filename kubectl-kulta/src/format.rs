@@ -42,7 +42,7 @@ pub fn indent(text: &str, prefix: &str) -> String {
 /// The age of something that happened at `then`, as `kubectl get` prints it (`45s`, `5m30s`,
 /// `3h`, `2d5h`, `400d`, `3y`). A time slightly in the future (clock skew) is `0s`.
 pub fn age(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    human_duration((now - then).num_seconds())
+    human_duration(now.signed_duration_since(then).num_seconds())
 }
 
 /// `kubectl`'s `HumanDuration` on whole seconds.

@@ -69,7 +69,11 @@ pub fn step_text(rollout: &Rollout) -> String {
         (_, None) => "-".to_string(),
         (count, Some(index)) if index >= count => format!("all {count} steps completed"),
         (count, Some(index)) => {
-            format!("{} of {count}: {}", index + 1, describe_step(&steps[index]))
+            format!(
+                "{} of {count}: {}",
+                index.saturating_add(1),
+                describe_step(&steps[index])
+            )
         }
     }
 }
@@ -110,7 +114,12 @@ fn router_text(routing: &TrafficRouting) -> String {
 /// `stable 80%, canary 20%` with the desired canary weight when the router has not verified it.
 pub fn weights_text(status: &RolloutStatus) -> String {
     let canary = status.canary_weight.unwrap_or(0);
-    let mut text = format!("stable {}%, canary {canary}%", 100 - canary);
+    // The status is anyone's to write: a weight outside 0..=100 is shown as it is, and one
+    // so far outside that `100 - canary` does not fit an i32 shows the stable share saturated.
+    let mut text = format!(
+        "stable {}%, canary {canary}%",
+        100_i32.saturating_sub(canary)
+    );
     match status.desired_canary_weight {
         Some(desired) if desired != canary => {
             let _ = write!(
@@ -146,8 +155,12 @@ pub fn pause_text(rollout: &Rollout, now: DateTime<Utc>) -> Option<String> {
     Some(match (pause, status.pause_start_time) {
         (None, _) => format!("until promoted (kubectl kulta promote {name})"),
         (Some(duration), Some(start)) => {
-            let end = start + chrono::Duration::from_std(duration).unwrap_or_default();
-            let left = (end - now).num_seconds();
+            // A start time written so close to chrono's maximum that the end does not fit
+            // ends at that maximum.
+            let end = start
+                .checked_add_signed(chrono::Duration::from_std(duration).unwrap_or_default())
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let left = end.signed_duration_since(now).num_seconds();
             let until = end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             if left > 0 {
                 format!("{} remaining (until {until})", format::remaining(left))
@@ -321,7 +334,7 @@ pub fn render_rollout(
     if let Some(action) = &status.last_action {
         let at_step = action
             .step_index
-            .map(|index| format!(" at step {}", index + 1))
+            .map(|index| format!(" at step {}", index.saturating_add(1)))
             .unwrap_or_default();
         field(
             "Last action",
@@ -360,7 +373,8 @@ pub fn render_rollout(
                 Some(current) if current > index => "ok",
                 _ => "  ",
             };
-            let _ = writeln!(out, "  {marker} {:>2}. {}", index + 1, describe_step(step));
+            let number = index.saturating_add(1);
+            let _ = writeln!(out, "  {marker} {number:>2}. {}", describe_step(step));
         }
     }
 

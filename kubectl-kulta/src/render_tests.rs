@@ -309,3 +309,28 @@ fn revisions_named_in_status_without_replica_sets_are_shown() {
         "{view}"
     );
 }
+
+/// A status is anyone's to write: values at the ends of their types render, and nothing panics.
+#[test]
+fn status_values_at_the_ends_of_their_types_render() {
+    let mut rollout = paused_rollout();
+    let status = rollout.status.as_mut().unwrap();
+    status.canary_weight = Some(i32::MIN);
+    status.desired_canary_weight = Some(i32::MIN);
+    status.pause_start_time = Some(DateTime::<Utc>::MAX_UTC);
+    status.last_action.as_mut().unwrap().step_index = Some(i32::MAX);
+    assert_eq!(
+        weights_text(rollout.status.as_ref().unwrap()),
+        "stable 2147483647%, canary -2147483648% (verified)"
+    );
+    let pause = pause_text(&rollout, now()).unwrap();
+    assert!(
+        pause.ends_with("remaining (until +262142-12-31T23:59:59Z)"),
+        "{pause}"
+    );
+    let view = render_rollout(&rollout, &[], &[], now());
+    assert!(
+        view.contains("kulta.io/promote=true at step 2147483647, 5m ago"),
+        "{view}"
+    );
+}

@@ -142,7 +142,13 @@ pub async fn wait(
         .get(name)
         .await
         .map_err(|error| rollout_error("get", name, namespace, error))?;
-    let deadline = (!timeout.is_zero()).then(|| tokio::time::Instant::now() + timeout);
+    // A timeout too long to add to the clock means no deadline (`parse_duration` keeps flags
+    // within 30 days, so only a caller of this function can ask for one).
+    let deadline = if timeout.is_zero() {
+        None
+    } else {
+        tokio::time::Instant::now().checked_add(timeout)
+    };
     let mut last_progress = String::new();
     let mut last_seen = first.clone();
     if let Some(code) = report(&first, name, &mut last_progress, out, err)? {
