@@ -42,6 +42,15 @@ struct Published {
     last: Instant,
 }
 
+impl Published {
+    /// Counts one more occurrence at `at`. The count stops at `i32::MAX` (the type of
+    /// `EventSeries.count`) instead of wrapping to a negative count.
+    fn record_repeat(&mut self, at: Instant) {
+        self.count = self.count.saturating_add(1);
+        self.last = at;
+    }
+}
+
 /// Publishes Events on behalf of one controller instance.
 pub struct EventPublisher {
     client: kube::Client,
@@ -98,8 +107,7 @@ impl EventPublisher {
             };
             published.retain(|_, p| p.last.elapsed() < SERIES_WINDOW);
             published.get_mut(&key).map(|p| {
-                p.count += 1;
-                p.last = Instant::now();
+                p.record_repeat(Instant::now());
                 p.clone()
             })
         };
@@ -181,12 +189,8 @@ const MAX_NOTE: usize = 1000;
 /// The Events to publish for one reconcile's `events`: one per type (Normal, Warning), whose
 /// reason is the most telling of its parts and whose note tells all of them in order.
 pub fn coalesce(events: &[PlannedEvent]) -> Vec<PlannedEvent> {
-    let rank = |reason: &str| {
-        REASON_RANK
-            .iter()
-            .position(|r| *r == reason)
-            .map_or(0, |i| i + 1)
-    };
+    // `None` (a reason not listed) orders before every `Some`, so unlisted reasons come first.
+    let rank = |reason: &str| REASON_RANK.iter().position(|r| *r == reason);
     [true, false]
         .into_iter()
         .filter_map(|warning| {
@@ -217,6 +221,20 @@ mod tests {
             reason,
             note: note.to_string(),
         }
+    }
+
+    #[test]
+    fn a_repeat_count_at_its_maximum_stays_there() {
+        let start = Instant::now();
+        let mut published = Published {
+            name: "app.1".to_string(),
+            count: i32::MAX - 1,
+            last: start,
+        };
+        published.record_repeat(start);
+        assert_eq!(published.count, i32::MAX);
+        published.record_repeat(start);
+        assert_eq!(published.count, i32::MAX);
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
         .await
         .context("unable to start the simulated cluster")?;
     sim.knobs()
-        .set_pod_ready_delay(Duration::from_secs_f64(args.pod_ready_seconds.max(0.0)));
+        .set_pod_ready_delay(pod_ready_delay(args.pod_ready_seconds));
     let admin = sim.client();
     say(
         started,
@@ -128,7 +128,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     });
 
     let rollouts: Api<Rollout> = Api::namespaced(admin.clone(), &namespace);
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let deadline = deadline_after(args.timeout);
     let mut timeline = Timeline::new(started, sim.kubeconfig_path(), &namespace);
     let first = wait_settled(&admin, &rollouts, &name, &mut timeline, deadline, &args).await?;
     say(
@@ -225,16 +225,17 @@ fn say(started: Instant, text: &str) {
     println!("[{:6.1}s] {text}", started.elapsed().as_secs_f64());
 }
 
-/// `nginx:1.25` → `nginx:1.26`; an image without a trailing number gets `-next`.
+/// `nginx:1.25` → `nginx:1.26`; an image without a trailing number, or whose number has no
+/// successor in a `u64`, gets `-next`.
 pub fn next_image(image: &str) -> String {
-    let digits = image.chars().rev().take_while(char::is_ascii_digit).count();
-    if digits == 0 || !image.contains(':') {
+    let head = image.trim_end_matches(|c: char| c.is_ascii_digit());
+    let number = image.strip_prefix(head).unwrap_or_default();
+    if number.is_empty() || !image.contains(':') {
         return format!("{image}-next");
     }
-    let (head, number) = image.split_at(image.len() - digits);
-    match number.parse::<u64>() {
-        Ok(n) => format!("{head}{}", n + 1),
-        Err(_) => format!("{image}-next"),
+    match number.parse::<u64>().ok().and_then(|n| n.checked_add(1)) {
+        Some(next) => format!("{head}{next}"),
+        None => format!("{image}-next"),
     }
 }
 
@@ -284,6 +285,18 @@ pub async fn apply_document(
     Ok(())
 }
 
+/// When `--timeout` seconds from now run out; `None` (no deadline) when that is past what the
+/// clock can represent.
+fn deadline_after(timeout_seconds: u64) -> Option<Instant> {
+    Instant::now().checked_add(Duration::from_secs(timeout_seconds))
+}
+
+/// `--pod-ready-seconds` as a delay: negative or NaN is none, and one too long for a
+/// `Duration` (`Duration::from_secs_f64` panics on it) is the longest, so pods never get ready.
+fn pod_ready_delay(seconds: f64) -> Duration {
+    Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX)
+}
+
 /// Prints the timeline until the Rollout's latest generation is Healthy; promotes indefinite
 /// pauses (unless interactive).
 async fn wait_settled(
@@ -291,7 +304,7 @@ async fn wait_settled(
     rollouts: &Api<Rollout>,
     name: &str,
     timeline: &mut Timeline,
-    deadline: Instant,
+    deadline: Option<Instant>,
     args: &SandboxArgs,
 ) -> anyhow::Result<Rollout> {
     // Often enough to show short-lived states: with the route read from the cache, the 100%
@@ -302,7 +315,7 @@ async fn wait_settled(
     let mut told = false;
     loop {
         ticker.tick().await;
-        if Instant::now() > deadline {
+        if deadline.is_some_and(|deadline| Instant::now() > deadline) {
             bail!("the rollout did not complete within {}s", args.timeout);
         }
         let Some(rollout) = rollouts.get_opt(name).await? else {
@@ -492,7 +505,7 @@ impl Timeline {
                     .actions()
                     .map(|actions| describe_actions(&actions))
                     .unwrap_or_default();
-                format!("step {}/{} {what}", i + 1, steps.len())
+                format!("step {}/{} {what}", i.saturating_add(1), steps.len())
             }
             (Some(_), _) => "promoting".to_string(),
             (None, _) => "stable".to_string(),
@@ -516,8 +529,9 @@ impl Timeline {
 
 #[cfg(test)]
 mod tests {
-    use super::{kubectl_command, namespace_flag, next_image};
+    use super::{deadline_after, kubectl_command, namespace_flag, next_image, pod_ready_delay};
     use std::path::Path;
+    use std::time::Duration;
 
     #[test]
     fn kubectl_hints_set_the_variable_so_plugins_work_too() {
@@ -546,5 +560,32 @@ mod tests {
         assert_eq!(next_image("nginx:1.9"), "nginx:1.10");
         assert_eq!(next_image("nginx:latest"), "nginx:latest-next");
         assert_eq!(next_image("registry:5000/app"), "registry:5000/app-next");
+    }
+
+    #[test]
+    fn next_image_of_the_largest_number_does_not_wrap() {
+        assert_eq!(
+            next_image("app:18446744073709551614"),
+            "app:18446744073709551615"
+        );
+        assert_eq!(
+            next_image("app:18446744073709551615"),
+            "app:18446744073709551615-next"
+        );
+        assert_eq!(
+            next_image("app:99999999999999999999"),
+            "app:99999999999999999999-next"
+        );
+    }
+
+    #[test]
+    fn flags_past_what_a_clock_holds_do_not_panic() {
+        assert!(deadline_after(300).is_some());
+        assert_eq!(deadline_after(u64::MAX), None);
+        assert_eq!(pod_ready_delay(0.3), Duration::from_millis(300));
+        assert_eq!(pod_ready_delay(-1.0), Duration::ZERO);
+        assert_eq!(pod_ready_delay(f64::NAN), Duration::ZERO);
+        assert_eq!(pod_ready_delay(1e30), Duration::MAX);
+        assert_eq!(pod_ready_delay(f64::INFINITY), Duration::MAX);
     }
 }

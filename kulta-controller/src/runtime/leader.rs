@@ -193,7 +193,7 @@ impl LeaderElector {
         next.renew_time = Some(now.clone());
         if !ours {
             next.acquire_time = Some(now);
-            next.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+            next.lease_transitions = Some(next_transitions(spec.lease_transitions));
         }
         lease.spec = Some(next);
         lease.metadata.managed_fields = None;
@@ -303,6 +303,12 @@ impl LeaderElector {
     }
 }
 
+/// `leaseTransitions` after one more change of holder. The field is anyone's to write: at
+/// `i32::MAX` it stays there rather than wrapping to a negative count (or panicking).
+fn next_transitions(current: Option<i32>) -> i32 {
+    current.unwrap_or(0).saturating_add(1)
+}
+
 /// How holding the Lease ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Held {
@@ -310,4 +316,21 @@ pub enum Held {
     Lost,
     /// Asked to stop.
     Stopped,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_of_holder_counts_one_transition() {
+        assert_eq!(next_transitions(None), 1);
+        assert_eq!(next_transitions(Some(0)), 1);
+        assert_eq!(next_transitions(Some(41)), 42);
+    }
+
+    #[test]
+    fn lease_transitions_at_the_maximum_stay_there() {
+        assert_eq!(next_transitions(Some(i32::MAX)), i32::MAX);
+    }
 }
