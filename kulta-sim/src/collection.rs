@@ -61,9 +61,10 @@ fn decode_continue(text: &str) -> ApiResult<ContinueToken> {
     if !text.len().is_multiple_of(2) {
         return Err(bad());
     }
-    let bytes: Result<Vec<u8>, _> = (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2).unwrap_or("zz"), 16))
+    let bytes: Result<Vec<u8>, _> = text
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap_or("zz"), 16))
         .collect();
     serde_json::from_slice(&bytes.map_err(|_| bad())?).map_err(|_| bad())
 }
@@ -100,26 +101,24 @@ pub(crate) fn list(app: &App, request: &ResourceRequest<'_>) -> ApiResult<Respon
         after.as_ref(),
     );
     drop(inner);
-    let mut selected = Vec::new();
-    let mut next = None;
-    let mut remaining = 0usize;
-    for (key, object) in &candidates {
-        if !(labels.matches(object) && fields.matches(object)) {
-            continue;
-        }
-        if let Some(limit) = limit
-            && selected.len() as u64 >= limit
-        {
-            if next.is_none() {
-                next = selected
-                    .last()
-                    .map(|(k, _): &(&(String, String), &Value)| (*k).clone());
-            }
-            remaining += 1;
-            continue;
-        }
-        selected.push((key, object.as_ref()));
-    }
+    let mut matching = candidates
+        .iter()
+        .filter(|(_, object)| labels.matches(object) && fields.matches(object));
+    // A limit beyond what a Vec can hold is no limit.
+    let page = limit.map_or(usize::MAX, |limit| {
+        usize::try_from(limit).unwrap_or(usize::MAX)
+    });
+    let selected: Vec<_> = matching
+        .by_ref()
+        .take(page)
+        .map(|(key, object)| (key, object.as_ref()))
+        .collect();
+    let remaining = matching.count();
+    let next = if remaining > 0 {
+        selected.last().map(|(key, _)| (*key).clone())
+    } else {
+        None
+    };
     let items: Vec<Cow<'_, Value>> = selected
         .iter()
         .map(|(_, object)| at_version(&request.resource, object))

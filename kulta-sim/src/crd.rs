@@ -245,7 +245,7 @@ pub fn register(store: &mut StoreInner, crd: &Value) {
         .cloned()
         .collect();
     if before != after {
-        store.registry_generation += 1;
+        store.registry_generation = store.registry_generation.saturating_add(1);
     }
 }
 
@@ -260,7 +260,7 @@ pub fn unregister(store: &mut StoreInner, crd: &Value) {
         .unwrap_or_default()
         .to_string();
     store.registry.remove_custom(&group, &plural);
-    store.registry_generation += 1;
+    store.registry_generation = store.registry_generation.saturating_add(1);
     let group_resource = GroupResource::new(&group, &plural);
     for (key, _) in store.list(&group_resource, None) {
         store.finish_deletion(&group_resource, &key);

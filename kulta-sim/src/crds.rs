@@ -196,7 +196,8 @@ pub async fn wait_established(
     let resource = ApiResource::from_gvk_with_plural(&gvk, &crd.spec.names.plural);
     let objects: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let deadline = Instant::now() + timeout;
+    // A timeout too long to add to the clock waits without a deadline.
+    let deadline = Instant::now().checked_add(timeout);
     loop {
         let established = match crds.get_opt(&name).await {
             Ok(Some(current)) => current
@@ -212,7 +213,7 @@ pub async fn wait_established(
         if established && objects.list(&ListParams::default().limit(1)).await.is_ok() {
             return Ok(());
         }
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return Err(CrdError::NotEstablished { name, timeout });
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::resources::{GroupResource, ResourceType};
 use crate::status::{ApiError, ApiResult, success_status};
 use crate::store::{EventType, StoreInner, now_timestamp};
-use crate::{crd, gc};
+use crate::{crd, gc, objectmeta};
 
 /// `propagationPolicy` of a delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +198,7 @@ pub fn mark_deleting(object: &mut Value, foreground: bool) {
             .as_i64()
             .filter(|generation| *generation > 0)
         {
-            object["metadata"]["generation"] = json!(generation + 1);
+            object["metadata"]["generation"] = json!(objectmeta::next_generation(generation));
         }
     }
     if foreground {
@@ -230,5 +230,12 @@ mod tests {
         let mut untracked = json!({"metadata": {"name": "settings", "finalizers": ["a"]}});
         mark_deleting(&mut untracked, false);
         assert!(untracked["metadata"].get("generation").is_none());
+    }
+
+    #[test]
+    fn a_generation_at_its_maximum_stays_there() {
+        let mut object = json!({"metadata": {"name": "web", "generation": i64::MAX}});
+        mark_deleting(&mut object, false);
+        assert_eq!(object["metadata"]["generation"], i64::MAX);
     }
 }

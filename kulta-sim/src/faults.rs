@@ -267,7 +267,7 @@ impl Faults {
         if let Some(until) = state.unavailable_until {
             if Instant::now() < until {
                 if !is_controller {
-                    state.injected += 1;
+                    state.injected = state.injected.saturating_add(1);
                     decision.fail = Some((503, Some(1)));
                     return decision;
                 }
@@ -318,7 +318,7 @@ impl Faults {
             state.failures.remove(index);
         }
         if failure.is_some() {
-            state.injected += 1;
+            state.injected = state.injected.saturating_add(1);
         }
         decision.fail = failure;
         decision

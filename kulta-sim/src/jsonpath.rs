@@ -27,8 +27,8 @@ fn parse(path: &str) -> Option<Vec<Step>> {
             }
             rest = &after[end..];
         } else if let Some(after) = rest.strip_prefix('[') {
-            let end = after.find(']')?;
-            let inside = after[..end].trim();
+            let (inside, after_bracket) = after.split_once(']')?;
+            let inside = inside.trim();
             if inside == "*" {
                 steps.push(Step::Any);
             } else if let Some(filter) = inside
@@ -44,7 +44,7 @@ fn parse(path: &str) -> Option<Vec<Step>> {
                 let key = inside.trim_matches(|c| c == '"' || c == '\'');
                 steps.push(Step::Field(key.to_string()));
             }
-            rest = &after[end + 1..];
+            rest = after_bracket;
         } else {
             return None;
         }
@@ -82,7 +82,8 @@ pub fn set(object: &mut Value, path: &str, value: Value) -> bool {
         return false;
     };
     let mut current = object;
-    for (index, step) in steps.iter().enumerate() {
+    let mut steps = steps.iter().peekable();
+    while let Some(step) = steps.next() {
         let Step::Field(name) = step else {
             return false;
         };
@@ -92,7 +93,7 @@ pub fn set(object: &mut Value, path: &str, value: Value) -> bool {
         let Some(map) = current.as_object_mut() else {
             return false;
         };
-        if index + 1 == steps.len() {
+        if steps.peek().is_none() {
             map.insert(name.clone(), value);
             return true;
         }

@@ -128,6 +128,13 @@ pub fn name_violations(
     violations
 }
 
+/// The `metadata.generation` after one more change. kube-apiserver's `+ 1` wraps in Go; here a
+/// generation at `i64::MAX` stays there, so a watcher comparing generations never sees one go
+/// backwards.
+pub fn next_generation(generation: i64) -> i64 {
+    generation.saturating_add(1)
+}
+
 /// Whether kube-apiserver sets `metadata.generation` on objects of `resource` (1 on create, +1
 /// on each change outside metadata and status, +1 when deletion starts): custom resources and
 /// the built-in kinds whose strategy does (workloads, Pods, PodDisruptionBudgets, CRDs...), not

@@ -13,31 +13,31 @@ pub struct Query {
 }
 
 fn percent_decode(input: &str) -> String {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'+' => {
+    let mut out = Vec::with_capacity(input.len());
+    let mut rest = input.as_bytes();
+    while let Some((&first, after_first)) = rest.split_first() {
+        match (first, after_first) {
+            (b'+', _) => {
                 out.push(b' ');
-                index += 1;
+                rest = after_first;
             }
-            b'%' if index + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[index + 1..index + 3]).unwrap_or("");
+            (b'%', [high, low, after_escape @ ..]) => {
+                let pair = [*high, *low];
+                let hex = std::str::from_utf8(&pair).unwrap_or("");
                 match u8::from_str_radix(hex, 16) {
                     Ok(byte) => {
                         out.push(byte);
-                        index += 3;
+                        rest = after_escape;
                     }
                     Err(_) => {
                         out.push(b'%');
-                        index += 1;
+                        rest = after_first;
                     }
                 }
             }
-            other => {
+            (other, _) => {
                 out.push(other);
-                index += 1;
+                rest = after_first;
             }
         }
     }

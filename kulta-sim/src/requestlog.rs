@@ -202,7 +202,8 @@ impl RequestLog {
     pub fn writes_by_identity(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
         for record in self.lock().iter().filter(|r| r.is_write()) {
-            *counts.entry(record.identity.to_string()).or_insert(0) += 1;
+            let count = counts.entry(record.identity.to_string()).or_insert(0usize);
+            *count = count.saturating_add(1);
         }
         counts
     }

@@ -35,7 +35,7 @@ fn split_top_level(input: &str) -> Vec<String> {
     for c in input.chars() {
         match c {
             '(' => {
-                depth += 1;
+                depth = depth.saturating_add(1);
                 current.push(c);
             }
             ')' => {
@@ -95,16 +95,10 @@ impl LabelSelector {
                 Requirement::Equals(key.trim().to_string(), value.trim().to_string())
             } else if let Some((key, value)) = part.split_once('=') {
                 Requirement::Equals(key.trim().to_string(), value.trim().to_string())
-            } else if let Some(index) = part.find(" notin ") {
-                Requirement::NotIn(
-                    part[..index].trim().to_string(),
-                    parse_set(&part[index + 7..], selector)?,
-                )
-            } else if let Some(index) = part.find(" in ") {
-                Requirement::In(
-                    part[..index].trim().to_string(),
-                    parse_set(&part[index + 4..], selector)?,
-                )
+            } else if let Some((key, set)) = part.split_once(" notin ") {
+                Requirement::NotIn(key.trim().to_string(), parse_set(set, selector)?)
+            } else if let Some((key, set)) = part.split_once(" in ") {
+                Requirement::In(key.trim().to_string(), parse_set(set, selector)?)
             } else {
                 Requirement::Exists(part.trim().to_string())
             };

@@ -153,7 +153,9 @@ impl Store {
 
     /// Ends every open watch.
     pub fn drop_watches(&self) {
-        self.watch_epoch.send_modify(|epoch| *epoch += 1);
+        // Watches wait on `changed()`, which every `send_modify` wakes whatever the value.
+        self.watch_epoch
+            .send_modify(|epoch| *epoch = epoch.saturating_add(1));
     }
 }
 
@@ -247,7 +249,8 @@ impl StoreInner {
 
     /// The next free Service cluster IP (10.96.0.0/12, allocated sequentially).
     pub fn allocate_cluster_ip(&mut self) -> String {
-        self.cluster_ips += 1;
+        // Addresses repeat after 65,536 Services; the counter itself never wraps.
+        self.cluster_ips = self.cluster_ips.saturating_add(1);
         let n = self.cluster_ips;
         format!("10.96.{}.{}", (n / 256) % 256, n % 256)
     }
@@ -361,6 +364,13 @@ impl StoreInner {
         self.history_floor = self.resource_version;
     }
 
+    /// The resourceVersion of the next write. One per write, from 1: 2^64 writes do not happen
+    /// in a process's life, so saturating only keeps the arithmetic honest.
+    fn next_resource_version(&mut self) -> u64 {
+        self.resource_version = self.resource_version.saturating_add(1);
+        self.resource_version
+    }
+
     /// Stores an object (create or update) with a new resourceVersion and publishes the event.
     pub fn commit(
         &mut self,
@@ -369,8 +379,7 @@ impl StoreInner {
         mut object: Value,
         event_type: EventType,
     ) -> Arc<Value> {
-        self.resource_version += 1;
-        let resource_version = self.resource_version;
+        let resource_version = self.next_resource_version();
         object["metadata"]["resourceVersion"] = Value::String(resource_version.to_string());
         if let Some(uid) = object["metadata"]["uid"].as_str() {
             self.uids
@@ -403,8 +412,7 @@ impl StoreInner {
         key: &ObjectKey,
     ) -> Option<Arc<Value>> {
         let removed = self.objects.get_mut(group_resource)?.remove(key)?;
-        self.resource_version += 1;
-        let resource_version = self.resource_version;
+        let resource_version = self.next_resource_version();
         if let Some(uid) = removed["metadata"]["uid"].as_str() {
             self.uids.remove(uid);
         }

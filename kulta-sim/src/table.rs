@@ -23,7 +23,11 @@ pub fn human_age(created: &str) -> String {
     let Ok(created) = chrono::DateTime::parse_from_rfc3339(created) else {
         return "<unknown>".to_string();
     };
-    human_duration((chrono::Utc::now() - created.with_timezone(&chrono::Utc)).num_seconds())
+    human_duration(
+        chrono::Utc::now()
+            .signed_duration_since(created.with_timezone(&chrono::Utc))
+            .num_seconds(),
+    )
 }
 
 /// `duration.HumanDuration` of a number of seconds.

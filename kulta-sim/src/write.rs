@@ -478,8 +478,8 @@ impl StoreInner {
             }
         }
         if objectmeta::tracks_generation(resource) && spec_changed(&next, &old) {
-            let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
-            next["metadata"]["generation"] = json!(generation);
+            let generation = old["metadata"]["generation"].as_i64().unwrap_or(0);
+            next["metadata"]["generation"] = json!(objectmeta::next_generation(generation));
         }
         if crd::is_crd(&group_resource) {
             crd::prepare_update(&mut next, &old)?;

@@ -90,6 +90,18 @@ fn status_count(
     rs.status.as_ref().and_then(field).unwrap_or(0)
 }
 
+/// The revision after `newest`. The annotation is anyone's to write: at `i64::MAX` the next
+/// revision is `i64::MAX` too (the deployment controller's `+ 1` wraps in Go).
+fn next_revision(newest: i64) -> i64 {
+    newest.saturating_add(1)
+}
+
+/// The sum of counts that users and other controllers may have written, stopping at the ends
+/// of `i32` instead of overflowing.
+fn saturating_sum(counts: impl IntoIterator<Item = i32>) -> i32 {
+    counts.into_iter().fold(0, i32::saturating_add)
+}
+
 fn revision(rs: &ReplicaSet) -> i64 {
     rs.annotations()
         .get(REVISION_ANNOTATION)
@@ -137,8 +149,15 @@ async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result<Act
 
     let new_available = match &new_rs {
         None => {
-            let next_revision = owned.iter().map(|rs| revision(rs)).max().unwrap_or(0) + 1;
-            let rs = build_replicaset(&deployment, &uid, &new_name, &hash, desired, next_revision)?;
+            let newest = owned.iter().map(|rs| revision(rs)).max().unwrap_or(0);
+            let rs = build_replicaset(
+                &deployment,
+                &uid,
+                &new_name,
+                &hash,
+                desired,
+                next_revision(newest),
+            )?;
             match api.create(&PostParams::default(), &rs).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(status)) if status.code == 409 => {}
@@ -158,7 +177,7 @@ async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result<Act
             let newest_old = old.iter().map(|rs| revision(rs)).max().unwrap_or(0);
             if revision(rs) <= newest_old {
                 let annotation = json!({"metadata": {"annotations": {
-                    REVISION_ANNOTATION: (newest_old + 1).to_string()
+                    REVISION_ANNOTATION: next_revision(newest_old).to_string()
                 }}});
                 match api
                     .patch(
@@ -186,11 +205,11 @@ async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result<Act
 
     // Old ReplicaSets give way as the new one becomes available, newest old first kept longest.
     old.sort_by_key(|rs| std::cmp::Reverse(revision(rs)));
-    let mut budget = (desired - new_available).max(0);
+    let mut budget = desired.saturating_sub(new_available).max(0);
     for rs in &old {
         let current = rs.spec.as_ref().and_then(|spec| spec.replicas).unwrap_or(1);
         let target = current.min(budget);
-        budget -= target;
+        budget = budget.saturating_sub(target);
         if target != current {
             scale(&api, &namespace, &rs.name_any(), target).await?;
         }
@@ -203,7 +222,7 @@ async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result<Act
         .chain(old.iter().map(AsRef::as_ref))
         .collect();
     let sum = |field: fn(&k8s_openapi::api::apps::v1::ReplicaSetStatus) -> Option<i32>| -> i32 {
-        all.iter().map(|rs| status_count(rs, field)).sum()
+        saturating_sum(all.iter().map(|rs| status_count(rs, field)))
     };
     let replicas = sum(|status| Some(status.replicas));
     let ready = sum(|status| status.ready_replicas);
@@ -211,10 +230,10 @@ async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result<Act
     let updated = new_rs
         .as_ref()
         .map_or(0, |rs| status_count(rs, |status| Some(status.replicas)));
-    let old_remaining: i32 = old
-        .iter()
-        .map(|rs| status_count(rs, |status| Some(status.replicas)))
-        .sum();
+    let old_remaining = saturating_sum(
+        old.iter()
+            .map(|rs| status_count(rs, |status| Some(status.replicas))),
+    );
     let complete = updated == desired && new_available >= desired && old_remaining == 0;
     let current = serde_json::to_value(&deployment.status).map_err(|source| Error::Encode {
         kind: "Deployment",
@@ -267,7 +286,7 @@ async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result<Act
         "updatedReplicas": non_zero(updated),
         "readyReplicas": non_zero(ready),
         "availableReplicas": non_zero(available),
-        "unavailableReplicas": non_zero((desired - available).max(0)),
+        "unavailableReplicas": non_zero(desired.saturating_sub(available).max(0)),
         "conditions": [available_condition, progressing_condition],
     });
     let unchanged = desired_status
@@ -402,4 +421,23 @@ fn build_replicaset(
         kind: "ReplicaSet",
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_revision_follows_the_newest_and_stops_at_the_maximum() {
+        assert_eq!(next_revision(0), 1);
+        assert_eq!(next_revision(41), 42);
+        assert_eq!(next_revision(i64::MAX), i64::MAX);
+    }
+
+    #[test]
+    fn status_counts_sum_without_overflowing() {
+        assert_eq!(saturating_sum([1, 2, 3]), 6);
+        assert_eq!(saturating_sum([i32::MAX, 1]), i32::MAX);
+        assert_eq!(saturating_sum([i32::MIN, -1]), i32::MIN);
+    }
 }

@@ -196,10 +196,19 @@ fn next(pod: &Pod, ready_delay: Duration, now: chrono::DateTime<Utc>) -> Next {
             .as_ref()
             .and_then(|time| chrono::DateTime::parse_from_rfc3339(&time.0.to_string()).ok())
             .map_or(now, |time| time.with_timezone(&Utc));
-        let ready_at = created + chrono::Duration::from_std(ready_delay).unwrap_or_default();
+        // A delay too long for chrono, or one that runs past its last instant, means never ready.
+        let ready_at = chrono::Duration::from_std(ready_delay)
+            .ok()
+            .and_then(|delay| created.checked_add_signed(delay))
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
         if ready_at > now {
             if pod_is_reported(pod, false) {
-                return Next::WaitReady((ready_at - now).to_std().unwrap_or_default());
+                return Next::WaitReady(
+                    ready_at
+                        .signed_duration_since(now)
+                        .to_std()
+                        .unwrap_or_default(),
+                );
             }
             false
         } else {
@@ -307,6 +316,18 @@ mod tests {
         assert_eq!(
             next(&old, Duration::from_secs(60), Utc::now()),
             Next::Report { ready: true }
+        );
+    }
+
+    #[test]
+    fn a_delay_beyond_the_calendar_means_never_ready() {
+        let old = pod(
+            json!({"metadata": {"name": "p", "creationTimestamp": created(120)},
+            "spec": {"containers": [], "nodeName": NODE_NAME}}),
+        );
+        assert_eq!(
+            next(&old, Duration::MAX, Utc::now()),
+            Next::Report { ready: false }
         );
     }
 

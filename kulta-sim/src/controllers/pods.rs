@@ -78,6 +78,18 @@ pub(super) fn owned_by(pod: &Pod, uid: &str) -> bool {
         .any(|owner| owner.controller == Some(true) && owner.uid == uid)
 }
 
+/// When a pod created at `now` becomes ready. A delay that reaches past year 9999 (the last
+/// year RFC 3339 can write, so that the annotation reads back) ends at its last millisecond:
+/// in effect never.
+fn ready_time(now: DateTime<Utc>, ready_delay: std::time::Duration) -> DateTime<Utc> {
+    let last = DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999Z")
+        .map_or(DateTime::<Utc>::MAX_UTC, |last| last.with_timezone(&Utc));
+    chrono::Duration::from_std(ready_delay)
+        .ok()
+        .and_then(|delay| now.checked_add_signed(delay))
+        .map_or(last, |ready_at| ready_at.min(last))
+}
+
 pub(super) fn millis_time(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -159,7 +171,7 @@ pub(super) async fn create_pod(
     let namespace = rs.namespace().unwrap_or_default();
     let template_meta = template.metadata.clone().unwrap_or_default();
     let mut annotations = template_meta.annotations.unwrap_or_default();
-    let ready_at = Utc::now() + chrono::Duration::from_std(ready_delay).unwrap_or_default();
+    let ready_at = ready_time(Utc::now(), ready_delay);
     annotations.insert(READY_AT_ANNOTATION.to_string(), millis_time(ready_at));
     let owner = OwnerReference {
         api_version: ReplicaSet::api_version(&()).to_string(),
@@ -218,5 +230,31 @@ pub(super) async fn patch_pod_status(
         Err(error) => Err(request_error("patch status of", "Pod", namespace, &name)(
             error,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ready_time_is_the_delay_after_now() {
+        let now = Utc::now();
+        assert_eq!(
+            ready_time(now, std::time::Duration::from_secs(5)),
+            now + chrono::Duration::seconds(5)
+        );
+    }
+
+    #[test]
+    fn a_delay_beyond_the_calendar_is_the_last_time_that_reads_back() {
+        let last = ready_time(Utc::now(), std::time::Duration::MAX);
+        assert_eq!(millis_time(last), "9999-12-31T23:59:59.999Z");
+        assert_eq!(parse_time(&millis_time(last)), Some(last));
+        let near_the_end = parse_time("9999-12-31T00:00:00Z").unwrap();
+        assert_eq!(
+            ready_time(near_the_end, std::time::Duration::from_secs(86_400 * 365)),
+            last
+        );
     }
 }

@@ -277,7 +277,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
         .collect();
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
 
-    let count = views.len() + creating;
+    let count = views.len().saturating_add(creating);
     if count < desired {
         if let Some(template) = &template {
             for _ in count..desired {
@@ -294,7 +294,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
             }
         }
     } else if count > desired {
-        let excess = count - desired;
+        let excess = count.saturating_sub(desired);
         // Victims: not-ready pods first, then the youngest.
         views.sort_by(|(_, a), (_, b)| {
             a.ready_since
@@ -330,7 +330,11 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
     let wall = Utc::now();
     let mut next_wake: Option<Duration> = None;
     let mut wake_at = |at: DateTime<Utc>| {
-        let wait = (at - wall).to_std().unwrap_or(Duration::ZERO) + Duration::from_millis(5);
+        let wait = at
+            .signed_duration_since(wall)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .saturating_add(Duration::from_millis(5));
         next_wake = Some(next_wake.map_or(wait, |current| current.min(wait)));
     };
     for (pod, view) in &mut views {
@@ -367,15 +371,15 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
         .iter()
         .filter(|(_, view)| view.ready_since.is_some())
         .count();
-    let mut available = 0;
-    for (_, view) in &views {
-        if let Some(since) = view.ready_since {
-            if since + min_ready <= wall {
-                available += 1;
-            } else {
-                wake_at(since + min_ready);
-            }
-        }
+    // When each ready pod becomes available; one whose time runs past chrono's last instant
+    // (a readiness time near it and a long minReadySeconds) never does.
+    let available_at: Vec<DateTime<Utc>> = views
+        .iter()
+        .filter_map(|(_, view)| view.ready_since?.checked_add_signed(min_ready))
+        .collect();
+    let available = available_at.iter().filter(|at| **at <= wall).count();
+    for at in available_at.into_iter().filter(|at| *at > wall) {
+        wake_at(at);
     }
     let fully_labeled = views.iter().filter(|(_, view)| view.fully_labeled).count();
     let status = json!({

@@ -90,7 +90,7 @@ impl Iterator for QuickBackoff {
 
     fn next(&mut self) -> Option<Duration> {
         let current = self.next;
-        self.next = (self.next * 2).min(BACKOFF_MAX);
+        self.next = self.next.saturating_mul(2).min(BACKOFF_MAX);
         Some(current)
     }
 }
@@ -133,7 +133,10 @@ where
 
 /// The alphabet Kubernetes uses for generated name suffixes and hashes (no vowels, no
 /// look-alike digits).
-const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+const SAFE_ALPHABET: &[u8; SAFE_ALPHABET_LEN] = b"bcdfghjklmnpqrstvwxz2456789";
+/// A named constant (the array's type keeps it right) so that `% SAFE_ALPHABET_LEN` is a division
+/// by a known non-zero number.
+const SAFE_ALPHABET_LEN: usize = 27;
 
 /// A random 5-character suffix like the ones the API server appends to `generateName`.
 pub(crate) fn random_suffix() -> String {
@@ -159,7 +162,7 @@ pub(crate) fn template_hash(template: &serde_json::Value) -> String {
     hash.to_string()
         .bytes()
         .map(|digit| {
-            let index = usize::from(digit) % SAFE_ALPHABET.len();
+            let index = usize::from(digit) % SAFE_ALPHABET_LEN;
             char::from(SAFE_ALPHABET.get(index).copied().unwrap_or(b'x'))
         })
         .collect()

@@ -144,7 +144,7 @@ pub fn printer(resource: &ResourceType) -> Option<Printer> {
             ("", "ConfigMap") => (vec![NAME, column("Data", "integer", 0), AGE], |o| {
                 vec![
                     name(o),
-                    json!(count(&o["data"]) + count(&o["binaryData"])),
+                    json!(count(&o["data"]).saturating_add(count(&o["binaryData"]))),
                     age(o),
                 ]
             }),

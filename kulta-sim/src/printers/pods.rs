@@ -32,10 +32,11 @@ fn pod_status(object: &Value) -> (String, i64, i64, Option<String>) {
     if let Some(own) = status["reason"].as_str().filter(|r| !r.is_empty()) {
         reason = own.to_string();
     }
-    let mut restarts = 0;
+    let mut restarts: i64 = 0;
     let mut last_restart: Option<String> = None;
     let mut note_restart = |container: &Value, restarts: &mut i64| {
-        *restarts += int(&container["restartCount"]);
+        // restartCount is anyone's to write: the sum stops at the ends of i64.
+        *restarts = restarts.saturating_add(int(&container["restartCount"]));
         if let Some(finished) = container["lastState"]["terminated"]["finishedAt"].as_str()
             && last_restart.as_deref().is_none_or(|seen| finished > seen)
         {
@@ -59,7 +60,7 @@ fn pod_status(object: &Value) -> (String, i64, i64, Option<String>) {
         };
         break;
     }
-    let mut ready = 0;
+    let mut ready: i64 = 0;
     if !initializing {
         let mut has_running = false;
         let statuses = status["containerStatuses"].as_array();
@@ -70,7 +71,7 @@ fn pod_status(object: &Value) -> (String, i64, i64, Option<String>) {
                 reason = why;
             } else if state.get("running").is_some() && container["ready"] == json!(true) {
                 has_running = true;
-                ready += 1;
+                ready = ready.saturating_add(1);
             }
         }
         if reason == "Completed" && has_running {

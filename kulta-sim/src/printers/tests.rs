@@ -92,6 +92,21 @@ fn pod_status_follows_the_container_states() {
 }
 
 #[test]
+fn restart_counts_at_the_end_of_i64_add_up_without_overflowing() {
+    let running = json!({"running": {}});
+    let row = cells(
+        "Pod",
+        "",
+        json!({"metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"ready": true, "state": running, "restartCount": i64::MAX},
+                {"ready": true, "state": running, "restartCount": 1}]}}),
+    );
+    assert_eq!(cell(&row, "Restarts"), i64::MAX.to_string());
+}
+
+#[test]
 fn services_show_type_addresses_and_ports() {
     let row = cells(
         "Service",

@@ -59,8 +59,12 @@ fn nesting_exceeds(value: &Value, limit: usize) -> bool {
             return true;
         }
         match current {
-            Value::Array(items) => stack.extend(items.iter().map(|item| (item, depth + 1))),
-            Value::Object(map) => stack.extend(map.values().map(|item| (item, depth + 1))),
+            Value::Array(items) => {
+                stack.extend(items.iter().map(|item| (item, depth.saturating_add(1))))
+            }
+            Value::Object(map) => {
+                stack.extend(map.values().map(|item| (item, depth.saturating_add(1))))
+            }
             _ => {}
         }
     }
@@ -79,10 +83,12 @@ pub(super) fn has_rules(schema: &Value, depth: usize) -> bool {
                     key != "default"
                         && key != "enum"
                         && key != "example"
-                        && has_rules(child, depth + 1)
+                        && has_rules(child, depth.saturating_add(1))
                 })
         }
-        Value::Array(items) => items.iter().any(|item| has_rules(item, depth + 1)),
+        Value::Array(items) => items
+            .iter()
+            .any(|item| has_rules(item, depth.saturating_add(1))),
         _ => false,
     }
 }
@@ -115,7 +121,7 @@ fn trim(node: &mut CompiledSchema, depth: usize, covered: bool, keep_defaults: b
         || (keep_defaults && node.default.is_some());
     let mut keep = depth > KUBE_CEL_MAX_DEPTH || has_rules || (covered && special);
     if let Some(additional) = node.additional_properties.as_deref_mut() {
-        if trim(additional, depth + 1, covered, keep_defaults) {
+        if trim(additional, depth.saturating_add(1), covered, keep_defaults) {
             keep = true;
         } else {
             node.additional_properties = None;
@@ -123,12 +129,12 @@ fn trim(node: &mut CompiledSchema, depth: usize, covered: bool, keep_defaults: b
     }
     let parent_has_additional = node.additional_properties.is_some();
     node.properties.retain(|_, child| {
-        let significant = trim(child, depth + 1, covered, keep_defaults);
+        let significant = trim(child, depth.saturating_add(1), covered, keep_defaults);
         keep |= significant;
         significant || parent_has_additional
     });
     if let Some(items) = node.items.as_deref_mut() {
-        if trim(items, depth + 1, covered, keep_defaults) {
+        if trim(items, depth.saturating_add(1), covered, keep_defaults) {
             keep = true;
         } else {
             node.items = None;
@@ -136,7 +142,7 @@ fn trim(node: &mut CompiledSchema, depth: usize, covered: bool, keep_defaults: b
     }
     for branches in [&mut node.all_of, &mut node.one_of, &mut node.any_of] {
         // Branches are walked, never used to convert: only their rules count.
-        branches.retain_mut(|branch| trim(branch, depth + 1, false, keep_defaults));
+        branches.retain_mut(|branch| trim(branch, depth.saturating_add(1), false, keep_defaults));
         keep |= !branches.is_empty();
     }
     keep

@@ -387,7 +387,13 @@ fn check_array(
     }
     if let Some(item_schema) = schema.get("items") {
         for (index, item) in items.iter().enumerate() {
-            check_node(item_schema, item, &join_index(path, index), out, depth + 1);
+            check_node(
+                item_schema,
+                item,
+                &join_index(path, index),
+                out,
+                depth.saturating_add(1),
+            );
         }
     }
     match schema.get("x-kubernetes-list-type").and_then(Value::as_str) {
@@ -488,11 +494,17 @@ fn check_object(
                 child,
                 &join_property(path, key),
                 out,
-                depth + 1,
+                depth.saturating_add(1),
             ),
             None => {
                 if let Some(additional) = additional {
-                    check_node(additional, child, &join_key(path, key), out, depth + 1);
+                    check_node(
+                        additional,
+                        child,
+                        &join_key(path, key),
+                        out,
+                        depth.saturating_add(1),
+                    );
                 }
             }
         }
@@ -514,7 +526,7 @@ fn check_object(
 
 fn passes(schema: &Value, value: &Value, path: &str, depth: usize) -> bool {
     let mut scratch = Vec::new();
-    check_node(schema, value, path, &mut scratch, depth + 1);
+    check_node(schema, value, path, &mut scratch, depth.saturating_add(1));
     scratch.is_empty()
 }
 
@@ -528,7 +540,7 @@ fn check_combinators(
     let at = shown(path);
     if let Some(branches) = schema.get("allOf").and_then(Value::as_array) {
         for branch in branches {
-            check_node(branch, value, path, out, depth + 1);
+            check_node(branch, value, path, out, depth.saturating_add(1));
         }
     }
     if let Some(branches) = schema.get("anyOf").and_then(Value::as_array)

@@ -55,7 +55,7 @@ pub(super) fn default_node(schema: &Value, value: &mut Value, depth: usize) {
                     {
                         *item = default.clone();
                     }
-                    default_node(item_schema, item, depth + 1);
+                    default_node(item_schema, item, depth.saturating_add(1));
                 }
             }
         }
@@ -82,7 +82,7 @@ fn default_property(schema: &Value, map: &mut Map<String, Value>, key: &str, dep
         Some(_) => {}
     }
     if let Some(child) = map.get_mut(key) {
-        default_node(schema, child, depth + 1);
+        default_node(schema, child, depth.saturating_add(1));
     }
 }
 
@@ -126,7 +126,14 @@ pub(super) fn prune_node(
                 match child_schema {
                     Some(child_schema) => {
                         if let Some(child) = map.get_mut(&key) {
-                            prune_node(child_schema, child, &child_path, false, removed, depth + 1);
+                            prune_node(
+                                child_schema,
+                                child,
+                                &child_path,
+                                false,
+                                removed,
+                                depth.saturating_add(1),
+                            );
                         }
                     }
                     None if preserve || additional == Some(&Value::Bool(true)) => {}
@@ -148,7 +155,7 @@ pub(super) fn prune_node(
                         &join_index(path, index),
                         false,
                         removed,
-                        depth + 1,
+                        depth.saturating_add(1),
                     );
                 }
             }
