@@ -68,19 +68,20 @@ impl Percentiles {
     /// Nearest-rank percentiles of `samples`.
     pub fn of(mut samples: Vec<Duration>) -> Self {
         samples.sort();
-        let rank = |p: f64| -> f64 {
-            if samples.is_empty() {
-                return 0.0;
-            }
-            let index = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
-            samples[index].as_secs_f64() * 1000.0
+        // The nearest rank of `percent` is the ceil(percent × n / 100)-th smallest sample, and
+        // at least the first. In integers, so no float rounding moves it.
+        let rank = |percent: usize| -> f64 {
+            let rank = percent.saturating_mul(samples.len()).div_ceil(100);
+            samples
+                .get(rank.saturating_sub(1))
+                .map_or(0.0, |sample| sample.as_secs_f64() * 1000.0)
         };
         Percentiles {
             samples: samples.len(),
-            p50_ms: rank(0.50),
-            p90_ms: rank(0.90),
-            p99_ms: rank(0.99),
-            max_ms: rank(1.0),
+            p50_ms: rank(50),
+            p90_ms: rank(90),
+            p99_ms: rank(99),
+            max_ms: rank(100),
         }
     }
 }
@@ -177,6 +178,11 @@ pub struct RequestCounts {
     pub errors_by_kind: BTreeMap<String, usize>,
 }
 
+/// Adds one to a count of records (at most their number, so it cannot reach `usize::MAX`).
+fn count_one(count: &mut usize) {
+    *count = count.saturating_add(1);
+}
+
 /// Counts the requests of `identity` in `records`.
 pub fn count_requests(records: &[Request], identity: &str) -> RequestCounts {
     let mut counts = RequestCounts::default();
@@ -187,21 +193,23 @@ pub fn count_requests(records: &[Request], identity: &str) -> RequestCounts {
             format!("{} {}/{}", record.verb, record.resource, record.subresource)
         };
         if record.code >= 400 {
-            counts.errors += 1;
-            *counts
-                .errors_by_kind
-                .entry(format!("{} {kind}", record.code))
-                .or_insert(0) += 1;
+            count_one(&mut counts.errors);
+            count_one(
+                counts
+                    .errors_by_kind
+                    .entry(format!("{} {kind}", record.code))
+                    .or_insert(0),
+            );
         }
         match record.verb.as_str() {
-            "watch" => counts.watches += 1,
+            "watch" => count_one(&mut counts.watches),
             "get" | "list" => {
-                counts.reads += 1;
-                *counts.reads_by_kind.entry(kind).or_insert(0) += 1;
+                count_one(&mut counts.reads);
+                count_one(counts.reads_by_kind.entry(kind).or_insert(0));
             }
             _ if record.is_write() => {
-                counts.writes += 1;
-                *counts.writes_by_kind.entry(kind).or_insert(0) += 1;
+                count_one(&mut counts.writes);
+                count_one(counts.writes_by_kind.entry(kind).or_insert(0));
             }
             _ => {}
         }
@@ -244,12 +252,13 @@ pub struct MinimumWrites {
 
 /// The design's minimum writes per canary of the benchmark's Rollout.
 pub fn minimum_writes() -> MinimumWrites {
-    let shorthand = MIN_ROUTE_WRITES + MIN_STATUS_WRITES + MIN_REPLICA_SET_WRITES;
-    let with_pins = shorthand + MIN_SERVICE_WRITES + MIN_ANNOTATION_WRITES;
+    // Constants, so that the sums are checked by the compiler.
+    const SHORTHAND: usize = MIN_ROUTE_WRITES + MIN_STATUS_WRITES + MIN_REPLICA_SET_WRITES;
+    const WITH_PINS: usize = SHORTHAND + MIN_SERVICE_WRITES + MIN_ANNOTATION_WRITES;
     MinimumWrites {
-        shorthand,
-        with_pins,
-        design: with_pins + MIN_LIFECYCLE_STATUS_WRITES,
+        shorthand: SHORTHAND,
+        with_pins: WITH_PINS,
+        design: WITH_PINS + MIN_LIFECYCLE_STATUS_WRITES,
     }
 }
 
@@ -313,6 +322,29 @@ mod tests {
             code: 200,
             received: SystemTime::UNIX_EPOCH + Duration::from_millis(ms),
         }
+    }
+
+    #[test]
+    fn percentiles_are_nearest_ranks() {
+        let none = Percentiles::of(Vec::new());
+        assert_eq!((none.samples, none.p50_ms, none.max_ms), (0, 0.0, 0.0));
+        let one = Percentiles::of(vec![Duration::from_millis(7)]);
+        assert_eq!((one.p50_ms, one.p99_ms, one.max_ms), (7.0, 7.0, 7.0));
+        let ten = Percentiles::of((1..=10).rev().map(Duration::from_millis).collect());
+        assert_eq!(
+            (ten.p50_ms, ten.p90_ms, ten.p99_ms, ten.max_ms),
+            (5.0, 9.0, 10.0, 10.0)
+        );
+        let hundred = Percentiles::of((1..=100).map(Duration::from_millis).collect());
+        assert_eq!(
+            (
+                hundred.p50_ms,
+                hundred.p90_ms,
+                hundred.p99_ms,
+                hundred.max_ms
+            ),
+            (50.0, 90.0, 99.0, 100.0)
+        );
     }
 
     #[test]

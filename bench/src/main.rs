@@ -57,7 +57,7 @@ struct Args {
     #[arg(long, default_value = "info")]
     rust_log: String,
     /// Length of the settled window in seconds.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, value_parser = parse_seconds)]
     settled_window: f64,
     /// Quick mode: a 10 s settled window.
     #[arg(long)]
@@ -159,6 +159,17 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
+/// A number of seconds that a `Duration` can hold: not negative, not NaN, not infinite, not
+/// beyond `u64::MAX` seconds (`Duration::from_secs_f64` panics on those).
+fn parse_seconds(text: &str) -> std::result::Result<f64, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    std::time::Duration::try_from_secs_f64(seconds)
+        .map(|_| seconds)
+        .map_err(|_| format!("{text} is not a number of seconds from 0 to 2^64"))
+}
+
 /// The 1, 5 and 15 minute load averages of `/proc/loadavg`.
 fn load_average() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
@@ -186,4 +197,18 @@ fn git_commit() -> Option<String> {
         commit.push_str("-dirty");
     }
     Some(commit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_settled_window_is_a_duration_or_refused() {
+        assert_eq!(parse_seconds("60"), Ok(60.0));
+        assert_eq!(parse_seconds("0.5"), Ok(0.5));
+        for refused in ["-1", "NaN", "inf", "1e30", "soon"] {
+            assert!(parse_seconds(refused).is_err(), "{refused}");
+        }
+    }
 }

@@ -410,7 +410,7 @@ pub fn table(report: &Report) -> String {
     }
     out.push('\n');
     for (name, cells) in rows {
-        let padding = width - name.chars().count();
+        let padding = width.saturating_sub(name.chars().count());
         out.push_str(&name);
         out.push_str(&" ".repeat(padding));
         for cell in cells {

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use kulta_test_support::Request;
 
 use crate::analysis::{self, Percentiles, elapsed};
@@ -34,7 +34,9 @@ pub struct Options {
 
 /// A deadline for waiting on N Rollouts.
 fn deadline_for(n: usize) -> Duration {
-    Duration::from_secs(60) + Duration::from_millis(300 * n as u64)
+    let per_rollout =
+        Duration::from_millis(300).saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+    Duration::from_secs(60).saturating_add(per_rollout)
 }
 
 fn step(what: &str, since: Instant) {
@@ -177,7 +179,7 @@ async fn measure(
     ));
     let canary_records = in_span(canary_start.at, done);
     let requests = analysis::count_requests(&canary_records, &identities.controller);
-    let steps = (n * analysis::WEIGHT_STEPS) as f64;
+    let steps = n.saturating_mul(analysis::WEIGHT_STEPS) as f64;
     let minimum = analysis::minimum_writes();
     let events: usize = requests
         .writes_by_kind
@@ -217,16 +219,19 @@ async fn measure(
         writes_per_step,
         min_writes_per_step: min_per_step,
         writes_ratio: writes_per_step / min_per_step,
-        writes_ratio_no_events: (requests.writes - events) as f64 / (n * minimum.with_pins) as f64,
+        writes_ratio_no_events: requests.writes.saturating_sub(events) as f64
+            / n.saturating_mul(minimum.with_pins) as f64,
         design_min_writes_per_canary: minimum.design,
-        writes_ratio_design: requests.writes as f64 / (n * minimum.design) as f64,
+        writes_ratio_design: requests.writes as f64 / n.saturating_mul(minimum.design) as f64,
         requests,
     };
 
     // Settled window.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let window_start = server.mark();
-    tokio::time::sleep(Duration::from_secs_f64(options.settled_window)).await;
+    let settled_window = Duration::try_from_secs_f64(options.settled_window)
+        .context("the settled window is not a duration")?;
+    tokio::time::sleep(settled_window).await;
     let window_end = SystemTime::now();
     let window_records: Vec<Request> = server
         .requests_since(&window_start)
@@ -271,7 +276,9 @@ async fn measure(
         analysis::all_status_written(&restart_records, spawned, n, &identities.controller);
     report.restart.all_reconciled_ms = all.map(|d| d.as_secs_f64() * 1000.0);
     report.restart.reconciled = count;
-    let until = all.map_or(SystemTime::now(), |d| spawned + d);
+    let until = all
+        .and_then(|d| spawned.checked_add(d))
+        .unwrap_or_else(SystemTime::now);
     report.restart.requests = analysis::count_requests(
         &restart_records
             .iter()

@@ -333,9 +333,9 @@ impl Server {
                     .delete(&namespace, &DeleteParams::default())
                     .await
                     .with_context(|| format!("unable to delete namespace {namespace}"))?;
-                let until = Instant::now() + deadline;
+                let waiting = Instant::now();
                 while namespaces.get_opt(&namespace).await?.is_some() {
-                    if Instant::now() > until {
+                    if waiting.elapsed() > deadline {
                         bail!("namespace {namespace} not gone within {deadline:?}");
                     }
                     tokio::time::sleep(Duration::from_millis(250)).await;

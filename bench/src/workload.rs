@@ -270,13 +270,13 @@ impl Rollouts {
         deadline: Duration,
         done: impl Fn(&Rollout) -> bool,
     ) -> Result<SystemTime> {
-        let until = Instant::now() + deadline;
+        let waiting = Instant::now();
         loop {
             let count = self.store.state().iter().filter(|r| done(r)).count();
             if count >= n {
                 return Ok(SystemTime::now());
             }
-            if Instant::now() > until {
+            if waiting.elapsed() > deadline {
                 let example = self
                     .store
                     .state()
