@@ -2,6 +2,10 @@
 //! kulta-sim in this process, or the real control plane of `scripts/real-cluster.sh` — and
 //! measures, for each N, the controller's memory, CPU, step latency, API cost, settled writes
 //! and restart time. See docs/benchmarks.md for what each figure means.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+)]
 
 mod analysis;
 mod process;

@@ -17,6 +17,10 @@
 //! | [`run`] | dispatch |
 //! | [`error`] | errors and exit codes |
 #![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+)]
 
 pub mod actions;
 pub mod cli;

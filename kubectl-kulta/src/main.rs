@@ -1,4 +1,8 @@
 //! `kubectl-kulta`: parse the arguments, run the command, print an error and exit non-zero.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+)]
 
 use std::process::ExitCode;
 

@@ -20,6 +20,10 @@
 //! [`RolloutSpec::desired_replicas`], [`RolloutSpec::progress_deadline`],
 //! [`CanaryStrategy::scale_down_delay`] and [`TrafficRouting::router_key`].
 #![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+)]
 
 mod accessors;
 pub mod crd;

@@ -13,6 +13,10 @@
 //!     .await;
 //! # }
 //! ```
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+)]
 
 pub mod apply;
 pub mod cache_trim;

@@ -1,4 +1,8 @@
 //! The `kulta` binary: parses arguments and hands over.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+)]
 
 use clap::Parser;
 use kulta_controller::Controller;

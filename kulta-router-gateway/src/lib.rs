@@ -32,6 +32,10 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+)]
 
 mod backends;
 mod config;

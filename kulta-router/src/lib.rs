@@ -63,6 +63,10 @@
 //! }
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+)]
 
 mod error;
 #[cfg(any(test, feature = "mocks"))]

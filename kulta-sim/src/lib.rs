@@ -15,6 +15,10 @@
 //! implement the API server's write rules; [`protobuf`] decodes
 //! protobuf bodies of built-in kinds; [`table`] and [`printers`] render `kubectl get` tables;
 //! [`faults`] and [`requestlog`] serve tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+)]
 
 pub mod builtin_openapi;
 pub mod builtin_validation;

@@ -1,4 +1,8 @@
 //! The `kulta-sim` binary: runs the sim standalone and writes a kubeconfig for kubectl.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

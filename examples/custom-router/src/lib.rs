@@ -15,6 +15,10 @@
 //! proxy, once it has reloaded, writes the annotation
 //! `example.kulta.io/acknowledged-canary-weight` with the canary weight it now serves; that is
 //! what [`TrafficRouter::verify_weight`] checks. See this crate's README for the walk-through.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

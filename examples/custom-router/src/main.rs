@@ -1,5 +1,9 @@
 //! `kulta-configmap-router`: the KULTA controller with the ConfigMap router registered beside the
 //! Gateway API one. It takes the same flags as `kulta run`.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+)]
 
 use clap::Parser;
 use kulta_controller::Controller;
