@@ -106,7 +106,12 @@ pub async fn apply(
         })?;
         applied.route_written = outcome == WriteOutcome::Written;
         if let (true, Some(eligible)) = (applied.route_written, plan.route_eligible_at) {
-            let latency = (ctx.clock.now() - eligible).to_std().unwrap_or_default();
+            let latency = ctx
+                .clock
+                .now()
+                .signed_duration_since(eligible)
+                .to_std()
+                .unwrap_or_default();
             ctx.metrics.step_route_latency(latency);
         }
         info!(

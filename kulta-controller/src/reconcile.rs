@@ -244,9 +244,9 @@ async fn carry_out(
             Err(error) if records_intent && attempt < RECORD_ATTEMPTS => {
                 warn!(error = %error.full_message(), attempt, "unable to record this reconcile in status; planning again on a fresh read");
                 if error.category() != "conflict" {
-                    tokio::time::sleep(Duration::from_millis(100) * attempt).await;
+                    tokio::time::sleep(Duration::from_millis(100).saturating_mul(attempt)).await;
                 }
-                attempt += 1;
+                attempt = attempt.saturating_add(1);
                 let fresh = api.get(&base.name_any()).await.map_err(|e| {
                     Error::kube(
                         "read",
@@ -591,7 +591,7 @@ fn rollout_labels(rollout: &Rollout) -> crate::runtime::metrics::RolloutLabels {
 pub fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
     let delay = ctx.backoff.next(&object_key(&rollout));
     let delay = if error.category() == "conflict" {
-        delay / 8
+        delay.checked_div(8).unwrap_or_default()
     } else {
         delay
     };

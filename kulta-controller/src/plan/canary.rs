@@ -21,6 +21,15 @@ use super::{
     describe_actions, read_actions,
 };
 
+/// `duration` after `at`, or the latest time there is when that is past it: a pause start or a
+/// progress start a person wrote into status near the end of time never panics.
+fn later(at: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(duration)
+        .ok()
+        .and_then(|duration| at.checked_add_signed(duration))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// Reason of the `Aborted` condition of an abort sent while a canary was being replaced: the
 /// new revision starts aborted.
 const ABORTED_DURING_REPLACEMENT: &str = "AbortedDuringReplacement";
@@ -170,9 +179,12 @@ impl<'a> Planner<'a> {
     }
 
     fn requeue_at(&mut self, at: DateTime<Utc>) {
-        let after = (at - self.now).to_std().unwrap_or(Duration::ZERO);
+        let after = at
+            .signed_duration_since(self.now)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         // A second of slack so the timer never fires a hair before the deadline.
-        self.requeue_in(after + Duration::from_millis(50));
+        self.requeue_in(after.saturating_add(Duration::from_millis(50)));
     }
 
     fn consumed(&self, action: UserAction) -> Option<&ConsumedAnnotation> {
@@ -229,14 +241,18 @@ impl<'a> Planner<'a> {
     /// writes it).
     fn pending_long_enough(&self) -> bool {
         self.status.progress_start_time.is_none_or(|start| {
-            self.now - start
+            self.now.signed_duration_since(start)
                 >= chrono::Duration::from_std(PENDING_DETAIL_AFTER).unwrap_or(chrono::Duration::MAX)
         })
     }
 
     fn replicas_for_weight(&self, weight: u8) -> i32 {
         let replicas = i64::from(self.spec.replicas.max(0));
-        let needed = (replicas * i64::from(weight) + 99) / 100;
+        let needed = replicas
+            .saturating_mul(i64::from(weight))
+            .saturating_add(99)
+            .checked_div(100)
+            .unwrap_or(0);
         i32::try_from(needed).unwrap_or(i32::MAX)
     }
 
@@ -522,7 +538,10 @@ impl<'a> Planner<'a> {
                     self.record(
                         UserAction::Promote,
                         "Promoted",
-                        format!("step {} of {steps} skipped by promotion", index + 1),
+                        format!(
+                            "step {} of {steps} skipped by promotion",
+                            index.saturating_add(1)
+                        ),
                     );
                     true
                 }
@@ -533,10 +552,13 @@ impl<'a> Planner<'a> {
                 self.event(
                     false,
                     "StepCompleted",
-                    format!("step {} of {steps} completed: {description}", index + 1),
+                    format!(
+                        "step {} of {steps} completed: {description}",
+                        index.saturating_add(1)
+                    ),
                 );
             }
-            index += 1;
+            index = index.saturating_add(1);
             self.status.current_step_index = Some(i32::try_from(index).unwrap_or(i32::MAX));
             self.status.pause_start_time = None;
             self.status.progress_start_time = Some(self.now);
@@ -548,7 +570,13 @@ impl<'a> Planner<'a> {
     fn canary_target(&self, index: usize) -> i32 {
         let mut weight = 0u8;
         let mut scale: Option<&CanaryScale> = None;
-        for action in self.spec.steps.iter().take(index + 1).flatten() {
+        for action in self
+            .spec
+            .steps
+            .iter()
+            .take(index.saturating_add(1))
+            .flatten()
+        {
             match action {
                 StepAction::SetWeight(w) => weight = *w,
                 StepAction::SetCanaryScale(CanaryScale::MatchTrafficWeight) => scale = None,
@@ -605,7 +633,10 @@ impl<'a> Planner<'a> {
                         self.record(
                             UserAction::Promote,
                             "Promoted",
-                            format!("pause at step {} of {steps} ended by promotion", index + 1),
+                            format!(
+                                "pause at step {} of {steps} ended by promotion",
+                                index.saturating_add(1)
+                            ),
                         );
                         continue;
                     }
@@ -617,15 +648,13 @@ impl<'a> Planner<'a> {
                         self.event(
                             false,
                             "Paused",
-                            format!("paused at step {} {how}", index + 1),
+                            format!("paused at step {} {how}", index.saturating_add(1)),
                         );
                     }
                     self.status.pause_start_time = Some(start);
                     match duration {
                         Some(duration) => {
-                            let until = start
-                                + chrono::Duration::from_std(duration)
-                                    .unwrap_or(chrono::Duration::MAX);
+                            let until = later(start, duration);
                             if self.now >= until {
                                 self.eligible_at = until;
                                 continue;
@@ -803,9 +832,7 @@ impl<'a> Planner<'a> {
     fn deadline_check(&mut self, canary: &str, may_abort: bool) {
         let start = self.status.progress_start_time.unwrap_or(self.now);
         self.status.progress_start_time = Some(start);
-        let deadline = start
-            + chrono::Duration::from_std(self.spec.progress_deadline)
-                .unwrap_or(chrono::Duration::MAX);
+        let deadline = later(start, self.spec.progress_deadline);
         if self.now < deadline {
             self.requeue_at(deadline);
             return;
@@ -860,8 +887,7 @@ impl<'a> Planner<'a> {
             if delay.is_zero() {
                 self.targets.remove(&old_stable);
             } else {
-                let at =
-                    self.now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                let at = later(self.now, delay);
                 self.deadlines.insert(old_stable.clone(), at);
                 let replicas = self
                     .observed
@@ -894,7 +920,7 @@ impl<'a> Planner<'a> {
             .map(|rs| rs.revision)
             .max()
             .unwrap_or(0)
-            + 1;
+            .saturating_add(1);
         for (hash, replicas) in &self.targets {
             match self.observed.replica_set(hash) {
                 // Nothing to run yet: the ReplicaSet is created once it has pods to run.
@@ -1004,10 +1030,14 @@ impl<'a> Planner<'a> {
             if rs.replicas > 0 {
                 match rs.scale_down_deadline {
                     Some(at) if at > self.now => {
-                        let after = (at - self.now).to_std().unwrap_or(Duration::ZERO);
+                        let after = at
+                            .signed_duration_since(self.now)
+                            .to_std()
+                            .unwrap_or(Duration::ZERO);
                         self.requeue = Some(
-                            self.requeue.map_or(after, |c| c.min(after))
-                                + Duration::from_millis(50),
+                            self.requeue
+                                .map_or(after, |c| c.min(after))
+                                .saturating_add(Duration::from_millis(50)),
                         );
                         continue;
                     }
@@ -1052,13 +1082,17 @@ impl<'a> Planner<'a> {
         {
             status.canary_weight = Some(i32::from(weight));
         }
-        let (replicas, ready, available) = self
-            .observed
-            .replica_sets
-            .iter()
-            .fold((0, 0, 0), |(r, re, a), rs| {
-                (r + rs.current, re + rs.ready, a + rs.available)
-            });
+        let (replicas, ready, available) =
+            self.observed
+                .replica_sets
+                .iter()
+                .fold((0i32, 0i32, 0i32), |(r, re, a), rs| {
+                    (
+                        r.saturating_add(rs.current),
+                        re.saturating_add(rs.ready),
+                        a.saturating_add(rs.available),
+                    )
+                });
         status.replicas = replicas;
         status.ready_replicas = ready;
         status.available_replicas = available;
@@ -1068,7 +1102,7 @@ impl<'a> Planner<'a> {
             .map_or(0, |rs| rs.current);
         status.selector = selector_string(self.rollout);
 
-        let step_text = |step: usize| format!("step {} of {steps}", step + 1);
+        let step_text = |step: usize| format!("step {} of {steps}", step.saturating_add(1));
         let stable = status.stable_revision.clone().unwrap_or_default();
         let mut message = match state {
             RolloutState::InvalidSpec => "invalid spec".to_string(),

@@ -332,7 +332,13 @@ pub(crate) fn record_applied_actions(rollout: &Rollout, plan: &mut Plan, now: Da
                         // frozen clock), or it would pass for removed.
                         let mut record = action_record(consumed, now, step);
                         while removed.contains(&record_id(&record)) {
-                            record.time += chrono::Duration::nanoseconds(1);
+                            match record
+                                .time
+                                .checked_add_signed(chrono::Duration::nanoseconds(1))
+                            {
+                                Some(time) => record.time = time,
+                                None => break,
+                            }
                         }
                         record
                     },
@@ -468,7 +474,7 @@ pub fn truncate(text: &str, max: usize) -> String {
     }
     let mut end = max;
     while !text.is_char_boundary(end) {
-        end -= 1;
+        end = end.saturating_sub(1);
     }
     format!("{}…", &text[..end])
 }

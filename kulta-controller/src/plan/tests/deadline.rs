@@ -85,3 +85,25 @@ fn a_promotion_whose_route_never_verifies_is_reported_at_the_deadline() {
     world.step();
     assert!(exceeded(&world), "{:?}", world.status());
 }
+
+#[test]
+fn times_a_person_wrote_near_the_end_of_time_do_not_panic() {
+    let mut world = deployed(with_deadline(vec![set_weight(50), pause(Some("1h"))]));
+    world.set_image("nginx:2");
+    for _ in 0..4 {
+        world.step();
+        world.make_available();
+        world.accept_route();
+    }
+    let mut status = world.status();
+    let end = chrono::DateTime::<chrono::Utc>::MAX_UTC - chrono::Duration::seconds(1);
+    status.pause_start_time = Some(end);
+    status.progress_start_time = Some(end);
+    world.rollout.status = Some(status);
+    // Adding the pause or the deadline to these overflows: the plan must not panic.
+    let plan = world.step();
+    assert!(matches!(
+        plan.state,
+        RolloutState::Paused { .. } | RolloutState::ShiftingTraffic { .. }
+    ));
+}
