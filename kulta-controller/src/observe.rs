@@ -103,8 +103,9 @@ pub async fn observe(
         .as_ref()
         .and_then(|s| s.desired_canary_weight)
         .and_then(|w| u8::try_from(w).ok());
-    // Errors that wait for a change to the route or the Rollout, not for a retry.
-    let structural = |category: &str| matches!(category, "not_found" | "invalid_config");
+    // A route the router cannot use as it is (not a missing one: some routers create their
+    // state on the first write, and a route may be created after its Rollout).
+    let structural = |category: &str| category == "invalid_config";
     let mut route_problem = None;
     let route = match requested {
         None => {

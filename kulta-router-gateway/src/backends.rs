@@ -39,10 +39,11 @@ pub fn route_key(route: &HttpRoute) -> RouteKey {
 ///
 /// # Errors
 ///
-/// - [`RouterError::NotFound`] when a rule names one of the two Services but not the other
-///   (naming the route and the rule index), or when no rule names the stable Service.
-/// - [`RouterError::InvalidConfig`] when one rule names the same Service more than once, or when
-///   the stable and the canary are the same backend: KULTA could not tell which weight to set.
+/// [`RouterError::InvalidConfig`] (the route must change before KULTA can use it) when a rule
+/// names one of the two Services but not the other (naming the route and the rule index), when
+/// no rule names the stable Service, when one rule names the same Service more than once, or
+/// when the stable and the canary are the same backend: KULTA could not tell which weight to
+/// set.
 pub fn weight_pairs(
     route: &HttpRoute,
     target: &RouteTarget,
@@ -56,8 +57,9 @@ pub fn weight_pairs(
         return Err(missing_in_rule(&target.stable, &key, *rule));
     }
     if scan.pairs.is_empty() {
-        return Err(RouterError::not_found(format!(
-            "backendRef for {} in any rule of {key}",
+        return Err(RouterError::invalid_config(format!(
+            "no rule of {key} has a backendRef for {}: add one (a core Service, \
+             not another kind)",
             target.stable
         )));
     }
@@ -157,7 +159,10 @@ fn scan(route: &HttpRoute, target: &RouteTarget) -> Result<Scan, RouterError> {
 }
 
 fn missing_in_rule(backend: &BackendRef, key: &RouteKey, rule: usize) -> RouterError {
-    RouterError::not_found(format!("backendRef for {backend} in {key} rule {rule}"))
+    RouterError::invalid_config(format!(
+        "{key} rule {rule} sends to one of the Rollout's Services but has no backendRef for \
+         {backend}: a rule must name both, or neither"
+    ))
 }
 fn names_service(
     backend: &HttpRouteRulesBackendRefs,

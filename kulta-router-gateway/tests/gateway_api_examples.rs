@@ -117,8 +117,9 @@ fn traffic_splitting_examples_parse_and_patch() {
                 assert_eq!(rules, 2, "{name}: {error}");
                 assert_eq!(
                     error.to_string(),
-                    "backendRef for Service foo-v2:8080 in HTTPRoute default/foo-route rule 0 \
-                     not found",
+                    "invalid traffic router config: HTTPRoute default/foo-route rule 0 sends to \
+                     one of the Rollout's Services but has no backendRef for Service \
+                     foo-v2:8080: a rule must name both, or neither",
                     "{name}"
                 );
             }

@@ -237,7 +237,9 @@ fn a_route_that_lost_the_canary_is_an_error_not_pending() {
     assert_eq!(
         error.map(|error| error.to_string()),
         Some(
-            "backendRef for Service app-canary in HTTPRoute default/app-route rule 0 not found"
+            "invalid traffic router config: HTTPRoute default/app-route rule 0 sends to one of \
+             the Rollout's Services but has no backendRef for Service app-canary: a rule must \
+             name both, or neither"
                 .to_owned()
         )
     );

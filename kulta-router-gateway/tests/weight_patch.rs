@@ -161,10 +161,12 @@ fn no_patch_when_already_at_the_desired_weights() {
     ));
 }
 
-fn not_found(route: &Value, target: &kulta_router::RouteTarget) -> String {
+/// The message of the InvalidConfig error `weight_patch` answers: a route KULTA cannot use as
+/// it is waits for a change to it, not for a retry.
+fn unusable(route: &Value, target: &kulta_router::RouteTarget) -> String {
     match weight_patch(&typed(route), target, 10) {
-        Err(RouterError::NotFound { what }) => what,
-        other => panic!("expected NotFound, got {other:?}"),
+        Err(RouterError::InvalidConfig { message }) => message,
+        other => panic!("expected InvalidConfig, got {other:?}"),
     }
 }
 
@@ -176,8 +178,9 @@ fn a_rule_missing_one_of_the_two_backends_is_an_error_naming_the_rule() {
     };
     backends.remove(2);
     assert_eq!(
-        not_found(&route, &target()),
-        "backendRef for Service app-canary in HTTPRoute default/app-route rule 1"
+        unusable(&route, &target()),
+        "HTTPRoute default/app-route rule 1 sends to one of the Rollout's Services but has no \
+         backendRef for Service app-canary: a rule must name both, or neither"
     );
 
     let mut route = three_rule_route();
@@ -186,8 +189,9 @@ fn a_rule_missing_one_of_the_two_backends_is_an_error_naming_the_rule() {
     };
     backends.remove(0);
     assert_eq!(
-        not_found(&route, &target()),
-        "backendRef for Service app-stable in HTTPRoute default/app-route rule 2"
+        unusable(&route, &target()),
+        "HTTPRoute default/app-route rule 2 sends to one of the Rollout's Services but has no \
+         backendRef for Service app-stable: a rule must name both, or neither"
     );
 }
 
@@ -198,13 +202,15 @@ fn a_route_without_the_stable_backend_is_an_error() {
         "spec": {"rules": [{"backendRefs": [{"name": "unrelated", "port": 80}]}, {}]}
     });
     assert_eq!(
-        not_found(&route, &target()),
-        "backendRef for Service app-stable in any rule of HTTPRoute default/other"
+        unusable(&route, &target()),
+        "no rule of HTTPRoute default/other has a backendRef for Service app-stable: \
+         add one (a core Service, not another kind)"
     );
     let empty = json!({"metadata": {"name": "empty", "namespace": "default"}, "spec": {}});
     assert_eq!(
-        not_found(&empty, &target()),
-        "backendRef for Service app-stable in any rule of HTTPRoute default/empty"
+        unusable(&empty, &target()),
+        "no rule of HTTPRoute default/empty has a backendRef for Service app-stable: \
+         add one (a core Service, not another kind)"
     );
 }
 
@@ -257,7 +263,9 @@ fn ports_kinds_groups_and_namespaces_decide_what_matches() {
     assert_eq!(
         pair_indices(&route, &wrong_port),
         Err(
-            "backendRef for Service app-canary:9090 in HTTPRoute default/r rule 0 not found"
+            "invalid traffic router config: HTTPRoute default/r rule 0 sends to one of the \
+             Rollout's Services but has no backendRef for Service app-canary:9090: a rule must \
+             name both, or neither"
                 .to_owned()
         )
     );

@@ -325,7 +325,9 @@ async fn remove_managed_routes_restores_stable_and_is_idempotent() {
             .err()
             .map(|error| error.to_string()),
         Some(
-            "backendRef for Service app-stable in HTTPRoute default/canary-only rule 0 not found"
+            "invalid traffic router config: HTTPRoute default/canary-only rule 0 sends to \
+             one of the Rollout's Services but has no backendRef for Service app-stable: a rule \
+             must name both, or neither"
                 .to_owned()
         )
     );
