@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 fn config_map(name: &str, value: &str) -> ConfigMap {
     ConfigMap {

@@ -486,7 +486,7 @@ async fn client_from(path: &Path, namespace: &str) -> Client {
 }
 
 fn random_suffix() -> String {
-    use rand::Rng;
+    use rand::RngExt;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
     (0..8)

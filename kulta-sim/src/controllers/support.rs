@@ -140,7 +140,7 @@ const SAFE_ALPHABET_LEN: usize = 27;
 
 /// A random 5-character suffix like the ones the API server appends to `generateName`.
 pub(crate) fn random_suffix() -> String {
-    use rand::Rng;
+    use rand::RngExt;
     let mut rng = rand::rng();
     (0..5)
         .map(|_| {
