@@ -178,10 +178,13 @@ async fn a_route_without_the_canary_backend_is_reported_and_recovers_once_added(
             "TrafficRouted=False for the missing backendRef",
             |s| {
                 condition_is(s, "TrafficRouted", "False")
-                    && condition_reason(s, "TrafficRouted").as_deref() == Some("RouterError")
+                    && condition_reason(s, "TrafficRouted").as_deref() == Some("RouteNotReady")
             },
         )
         .await;
+    // Known before anything is created.
+    assert!(cluster.replica_set_scales("web").await.is_empty());
+    cluster.wait_event("web", "RouteNotReady").await;
     let message = &status
         .conditions
         .iter()

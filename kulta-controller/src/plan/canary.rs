@@ -1377,9 +1377,11 @@ impl<'a> Planner<'a> {
                 "RouterError",
                 format!("canary weight {weight}: {category}: {reason}"),
             ),
-            (RouteObservation::NotRequested, None) => {
-                (false, "NotRequested", "no weight requested yet".to_string())
-            }
+            (RouteObservation::NotRequested, None) => match &self.observed.route_problem {
+                // The route cannot carry the weights as it is: that is what to fix.
+                Some(problem) => (false, "RouteNotReady", problem.clone()),
+                None => (false, "NotRequested", "no weight requested yet".to_string()),
+            },
         };
         set_condition(
             c,
