@@ -160,3 +160,53 @@ async fn every_promote_is_carried_out_once_whatever_fails_between_the_two_writes
         .count();
     assert_eq!(promoted, 5, "one Promoted event per promote");
 }
+
+/// An annotation value that is not an action is refused with a Warning Event and recorded, and
+/// nothing else happens: the canary stays where it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_annotation_value_that_is_not_an_action_is_reported_and_changes_nothing() {
+    let cluster = TestCluster::start().await;
+    cluster.create_app("web").await;
+    cluster
+        .create_rollout(&rollout("web").steps(many_pauses()).build())
+        .await;
+    cluster.wait_healthy("web").await;
+    cluster.set_image("web", "nginx:1.26").await;
+    cluster
+        .wait_status("web", "paused at step 1", |s| paused_at(s, 1))
+        .await;
+    let mark = cluster.mark();
+    cluster.annotate("web", PROMOTE_ANNOTATION, "yes").await;
+    cluster.wait_event("web", "ActionIgnored").await;
+    let notes = cluster.event_notes("web");
+    assert!(
+        notes
+            .iter()
+            .any(|note| note.contains("kulta.io/promote=yes is not understood")),
+        "{notes:?}"
+    );
+    wait_consumed_at(&cluster, "web", 1).await;
+    let status = cluster.status("web").await;
+    assert!(
+        status
+            .applied_actions
+            .iter()
+            .any(|a| a.annotation == PROMOTE_ANNOTATION && a.value == "yes"),
+        "recorded: {:?}",
+        status.applied_actions
+    );
+    stays_at(&cluster, "web", 1).await;
+    let writes: Vec<_> = cluster
+        .requests_since(&mark)
+        .await
+        .into_iter()
+        .filter(|r| {
+            r.identity == cluster.controller_identity()
+                && !matches!(r.verb.as_str(), "get" | "list" | "watch")
+                && r.resource != "events"
+                && r.resource != "rollouts"
+        })
+        .map(|r| (r.verb, r.resource, r.name))
+        .collect();
+    assert!(writes.is_empty(), "only the Rollout and Events: {writes:?}");
+}
