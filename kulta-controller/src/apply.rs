@@ -211,7 +211,7 @@ async fn apply_replica_set_change(
                 }
                 // Not proof that it is ours: read it, and adopt it or refuse.
                 Err(kube::Error::Api(status)) if status.code == 409 => {
-                    adopt(ctx, api, rollout, namespace, &name, hash).await?;
+                    adopt(ctx, api, rollout, namespace, hash, *replicas, *revision).await?;
                 }
                 Err(e) => return Err(Error::kube("create", "ReplicaSet", namespace, &name, e)),
             }
@@ -250,14 +250,20 @@ async fn apply_replica_set_change(
 /// Rollout controls it (the cache had not seen our own create yet); it is adopted when nothing
 /// controls it and it is labelled as this revision (a Rollout deleted with orphaning and
 /// created again); anything else is a [`Error::ReplicaSetConflict`], and nothing is changed.
+///
+/// The adoption sets `replicas` and `revision` in the same write, so the adopted ReplicaSet is
+/// what the create would have made: the reconcile goes on from it as from its own create, and
+/// the echo of the write (which wakes no reconcile) leaves nothing undone.
 async fn adopt(
     ctx: &Context,
     api: &Api<ReplicaSet>,
     rollout: &Rollout,
     namespace: &str,
-    name: &str,
     hash: &str,
+    replicas: i32,
+    revision: i64,
 ) -> Result<()> {
+    let name = &format!("{}-{hash}", rollout.name_any());
     let existing = api
         .get(name)
         .await
@@ -324,10 +330,15 @@ async fn adopt(
         json!({ "op": "test", "path": "/metadata/resourceVersion",
                 "value": existing.metadata.resource_version }),
         json!({ "op": "add", "path": owners_path, "value": owner_value }),
+        json!({ "op": "add", "path": "/spec/replicas", "value": replicas }),
     ];
     if existing.metadata.labels.is_none() {
         operations.push(json!({ "op": "add", "path": "/metadata/labels", "value": {} }));
     }
+    if existing.metadata.annotations.is_none() {
+        operations.push(json!({ "op": "add", "path": "/metadata/annotations", "value": {} }));
+    }
+    let escape = |key: &str| key.replace('~', "~0").replace('/', "~1");
     for (key, value) in [
         (
             labels::MANAGED_BY_LABEL,
@@ -337,10 +348,15 @@ async fn adopt(
     ] {
         operations.push(json!({
             "op": "add",
-            "path": format!("/metadata/labels/{}", key.replace('~', "~0").replace('/', "~1")),
+            "path": format!("/metadata/labels/{}", escape(key)),
             "value": value,
         }));
     }
+    operations.push(json!({
+        "op": "add",
+        "path": format!("/metadata/annotations/{}", escape(labels::REVISION_ANNOTATION)),
+        "value": revision.to_string(),
+    }));
     let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(operations))
         .map_err(|source| Error::Serialize {
             what: "adoption patch",
@@ -350,7 +366,7 @@ async fn adopt(
         .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
         .await
         .map_err(|e| Error::kube("adopt", "ReplicaSet", namespace, name, e))?;
-    info!(replica_set = %name, "adopted an orphaned ReplicaSet of this revision");
+    info!(replica_set = %name, replicas, "adopted an orphaned ReplicaSet of this revision");
     ctx.own_replica_sets.record(adopted);
     Ok(())
 }

@@ -279,6 +279,10 @@ async fn promote(rollouts: &Api<Rollout>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rendered_rbac_grants_exactly_what_the_controller_uses() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_default())
+        .with_test_writer()
+        .try_init();
     let backend = demo_cluster().await;
     let grants = granted();
     let evidence = exercise_every_path(&backend).await;

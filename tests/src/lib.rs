@@ -589,7 +589,12 @@ impl TestCluster {
     /// Write requests made by the controller since the log was last cleared.
     pub async fn controller_writes(&self) -> Vec<Request> {
         let mark = self.log_mark.lock().unwrap().clone();
-        self.requests_since(&mark)
+        self.controller_writes_since(&mark).await
+    }
+
+    /// Write requests made by the controller since `mark`.
+    pub async fn controller_writes_since(&self, mark: &RequestMark) -> Vec<Request> {
+        self.requests_since(mark)
             .await
             .into_iter()
             .filter(|r| r.is_write() && r.identity == self.controller_identity())

@@ -3,7 +3,7 @@
 
 use kube::api::{Patch, PatchParams};
 use kulta_api::labels::{PINNED_REVISION_ANNOTATION, SERVICE_CLAIM_ANNOTATION};
-use kulta_api::steps::set_weight;
+use kulta_api::steps::{pause_indefinitely, set_weight};
 use kulta_tests::{TestCluster, condition_is, rollout};
 use serde_json::json;
 
@@ -214,4 +214,83 @@ async fn a_replica_set_with_the_canarys_name_that_is_not_its_revision_is_a_confl
             s.phase == Some(kulta_api::Phase::Healthy) && s.observed_generation == Some(2)
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_replica_set_of_the_revision_is_adopted_at_the_canarys_scale_in_one_write() {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    let cluster = TestCluster::start().await;
+    cluster.create_app("web").await;
+    cluster
+        .create_rollout(
+            &rollout("web")
+                .steps([set_weight(50), pause_indefinitely()])
+                .build(),
+        )
+        .await;
+    cluster.wait_healthy("web").await;
+    // The ReplicaSet the next revision would get, left without an owner and scaled to zero (a
+    // Rollout deleted with orphaning and made again).
+    let current = cluster.rollout("web").await;
+    let mut template = current.spec.template.clone();
+    template.raw_mut()["spec"]["containers"][0]["image"] = json!("nginx:1.26");
+    let hash = kulta_api::hash::revision_hash(&template);
+    let mut pod_template = template.raw().clone();
+    pod_template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+    let mut selector = current.spec.selector.match_labels.clone().unwrap();
+    selector.insert("pod-template-hash".into(), hash.clone());
+    let name = format!("web-{hash}");
+    let orphan: ReplicaSet = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": pod_template["metadata"]["labels"].clone(),
+                     "annotations": {"kulta.io/revision": "7"}},
+        "spec": {"replicas": 0, "selector": {"matchLabels": selector}, "template": pod_template},
+    }))
+    .unwrap();
+    cluster
+        .replica_sets()
+        .create(&Default::default(), &orphan)
+        .await
+        .unwrap();
+
+    let mark = cluster.mark();
+    cluster.set_image("web", "nginx:1.26").await;
+    cluster
+        .wait_status("web", "the adopted canary paused at 50%", |s| {
+            s.current_step_index == Some(1) && s.canary_weight == Some(50)
+        })
+        .await;
+    let adopted = cluster.replica_sets().get(&name).await.unwrap();
+    assert!(
+        adopted
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|owner| owner.kind == "Rollout" && owner.controller == Some(true)),
+        "adopted"
+    );
+    assert_eq!(
+        adopted.metadata.annotations.unwrap_or_default()["kulta.io/revision"],
+        "2",
+        "the revision is the Rollout's, not the orphan's"
+    );
+    // The stable ReplicaSet is not touched while paused. One write made it the canary: owner, labels, revision and scale together. A scale left to
+    // a later reconcile would wait for a wake-up the adoption's own echo does not give.
+    let writes: Vec<_> = cluster
+        .controller_writes_since(&mark)
+        .await
+        .into_iter()
+        .filter(|r| r.resource == "replicasets")
+        .map(|r| (r.verb, r.code))
+        .collect();
+    assert_eq!(
+        writes,
+        vec![("create".to_string(), 409), ("patch".to_string(), 200)],
+        "refused create, then one adopting patch"
+    );
+    assert_eq!(
+        cluster.replica_set_scales("web").await.get(&hash),
+        Some(&2),
+        "the canary's scale for 50% of 3 replicas"
+    );
 }
