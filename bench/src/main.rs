@@ -8,6 +8,7 @@
 )]
 
 mod analysis;
+mod leadership;
 mod process;
 mod report;
 mod run;
@@ -54,6 +55,13 @@ struct Args {
     /// The controller's `--kube-burst` (its default is 100).
     #[arg(long, default_value_t = 5000)]
     kube_burst: u32,
+    /// Run the controller with leader election on, as it runs in a cluster: a Lease
+    /// `kulta-controller` in the bench's namespace, identity `kulta-bench`, the controller's
+    /// default timings (15 s / 10 s / 2 s). The run fails if the leader steps down; the report
+    /// adds step-downs, acquisitions and the intervals between lease renewals. Without it the
+    /// controller runs with `--leader-election=false`.
+    #[arg(long)]
+    leader_election: bool,
     /// The controller's `--concurrency` (default: the controller's own default, 256).
     #[arg(long, default_value_t = 256)]
     concurrency: u16,
@@ -95,7 +103,7 @@ async fn main() -> Result<()> {
     std::fs::create_dir_all(&log_dir)?;
     // kulta-sim's delays are its knobs' defaults; the real control plane's agent has its own.
     let knobs = (backend == BackendChoice::Sim).then(ControllerKnobs::default);
-    let settings = Settings {
+    let mut settings = Settings {
         kube_qps: args.kube_qps,
         kube_burst: args.kube_burst,
         concurrency: args.concurrency,
@@ -103,12 +111,25 @@ async fn main() -> Result<()> {
         settled_window_s: args.settled_window,
         pod_ready_delay_ms: knobs.as_ref().map(|k| k.pod_ready_delay().as_millis()),
         route_status_delay_ms: knobs.as_ref().map(|k| k.route_status_delay().as_millis()),
+        leader_election: None,
     };
     println!(
         "backend: {backend:?}; controller flags: --kube-qps {} --kube-burst {} --concurrency {}; \
          settled window {} s",
         args.kube_qps, args.kube_burst, args.concurrency, args.settled_window
     );
+    if args.leader_election {
+        let election = leadership::ElectionSettings::defaults_in("");
+        println!(
+            "leader election: on; Lease {} in the bench's namespace, identity {}, lease duration \
+             {} s, renew deadline {} s, retry period {} s",
+            election.lease_name,
+            election.identity,
+            election.lease_duration_s,
+            election.renew_deadline_s,
+            election.retry_period_s
+        );
+    }
     let started_at = chrono::Utc::now().to_rfc3339();
     let load_at_start = load_average();
     let mut reports = Vec::new();
@@ -122,6 +143,7 @@ async fn main() -> Result<()> {
             rust_log: args.rust_log.clone(),
             settled_window: args.settled_window,
             dump: args.dump,
+            leader_election: args.leader_election,
         };
         match run::run_size(n, backend, &options, &binary, &log_dir).await {
             Ok((size, backend_report)) => {
@@ -137,6 +159,11 @@ async fn main() -> Result<()> {
     let Some(backend_report) = described else {
         anyhow::bail!("no size was measured (--sizes is empty)");
     };
+    if args.leader_election {
+        settings.leader_election = reports
+            .first()
+            .map(|size| leadership::ElectionSettings::defaults_in(&size.namespace));
+    }
     let report = Report {
         started_at,
         finished_at: chrono::Utc::now().to_rfc3339(),

@@ -108,6 +108,8 @@ pub struct ControllerSettings {
     pub log: PathBuf,
     /// `RUST_LOG` for it.
     pub rust_log: String,
+    /// Leader election, or `None` to run it with `--leader-election=false`.
+    pub election: Option<crate::leadership::ElectionSettings>,
 }
 
 /// A running controller.
@@ -124,7 +126,8 @@ pub struct ControllerProcess {
 }
 
 impl ControllerProcess {
-    /// Starts `kulta run` with leader election off and a free loopback admin port.
+    /// Starts `kulta run` on a free loopback admin port, with leader election as `settings`
+    /// say (off unless given).
     pub async fn spawn(settings: &ControllerSettings) -> Result<Self> {
         let admin = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -143,10 +146,13 @@ impl ControllerProcess {
         if let Some(namespace) = &settings.namespace {
             command.arg("--namespace").arg(namespace);
         }
+        match &settings.election {
+            Some(election) => command.args(election.controller_args()),
+            None => command.arg("--leader-election=false"),
+        };
         let child = command
             .arg("--admin-addr")
             .arg(admin.to_string())
-            .arg("--leader-election=false")
             .arg("--kube-qps")
             .arg(settings.kube_qps.to_string())
             .arg("--kube-burst")
@@ -220,9 +226,24 @@ impl ControllerProcess {
         cpu_seconds_of(&format!("/proc/{}/stat", self.pid))
     }
 
-    /// Whether it is still running.
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+    /// How it ended, if it has.
+    ///
+    /// # Errors
+    /// When its state cannot be read.
+    pub fn exit_status(&mut self) -> Result<Option<std::process::ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
+    /// Resolves when it has ended on its own (polled every 20 ms, so dropping this future
+    /// loses nothing).
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        loop {
+            // An error reading its state is not an end.
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// SIGKILL, and wait for it to be gone.

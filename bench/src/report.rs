@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::analysis::{Percentiles, RequestCounts};
+use crate::leadership::{ElectionSettings, LeadershipFigures};
 use crate::server::{BackendChoice, BackendReport};
 
 /// A whole run.
@@ -145,6 +146,11 @@ pub struct Settings {
     pub pod_ready_delay_ms: Option<u128>,
     /// Sim route status delay, ms (`None` on the real backend, as above: 20 ms there).
     pub route_status_delay_ms: Option<u128>,
+    /// `--leader-election`: the controller's election (the Lease's namespace is each N's
+    /// namespace on the real backend; the one of the first N is shown). Absent without the
+    /// flag: the controller runs with `--leader-election=false`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_election: Option<ElectionSettings>,
 }
 
 /// Figures for one N.
@@ -172,6 +178,10 @@ pub struct SizeReport {
     pub settled: SettledFigures,
     /// Kill and restart with N settled Rollouts.
     pub restart: RestartFigures,
+    /// With `--leader-election`: how the controller fared in the election over both of its
+    /// processes. Absent without the flag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leadership: Option<LeadershipFigures>,
 }
 
 /// Figures of N simultaneous canaries.
@@ -420,6 +430,25 @@ pub fn table(report: &Report) -> String {
             out.push_str(&cell);
         }
         out.push('\n');
+    }
+    if let Some(election) = &report.settings.leader_election {
+        out.push_str(&format!(
+            "\nleader election (Lease {}/{}, identity {}; lease duration {} s, renew deadline {} s, \
+             retry period {} s):\n",
+            election.lease_namespace,
+            election.lease_name,
+            election.identity,
+            election.lease_duration_s,
+            election.renew_deadline_s,
+            election.retry_period_s
+        ));
+        for size in &report.sizes {
+            let line = size.leadership.as_ref().map_or(
+                "not measured".to_string(),
+                LeadershipFigures::step_down_line,
+            );
+            out.push_str(&format!("  N = {}: {line}\n", size.n));
+        }
     }
     out.push_str("\ntargets (issue 6):\n");
     for target in &report.targets {

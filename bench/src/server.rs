@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result, bail};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kulta_sim::Sim;
 use kulta_test_support::{Backend, CLUSTER_ENV, CONTROLLER_SERVICE_ACCOUNT, Request, RequestMark};
 use serde::Serialize;
@@ -209,6 +209,56 @@ impl Server {
             }
             Server::Real(real) => Ok(real.dir.join("controller.kubeconfig")),
         }
+    }
+
+    /// Lets the controller hold its Lease in [`Server::namespace`]. kulta-sim authorizes every
+    /// request, so there is nothing to do. On the real control plane the controller's
+    /// ServiceAccount gets the Role and RoleBinding of `deploy/kustomize/base` that a deployment
+    /// gives it in its own namespace (create Leases, get and update `kulta-controller`), in the
+    /// bench's fresh namespace, as the operator tests do.
+    ///
+    /// # Errors
+    /// When a manifest does not parse or the API server refuses it.
+    pub async fn grant_leader_election(&self) -> Result<()> {
+        let Server::Real(real) = self else {
+            return Ok(());
+        };
+        let namespace = real.backend.namespace();
+        for (text, plural) in [
+            (
+                include_str!("../../deploy/kustomize/base/role-leader-election.yaml"),
+                "roles",
+            ),
+            (
+                include_str!("../../deploy/kustomize/base/rolebinding-leader-election.yaml"),
+                "rolebindings",
+            ),
+        ] {
+            let mut object: serde_json::Value = serde_saphyr::from_str(text)
+                .with_context(|| format!("unable to parse the leader election {plural}"))?;
+            object["metadata"]["namespace"] = namespace.into();
+            let kind = object["kind"].as_str().unwrap_or_default().to_string();
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let resource = ApiResource {
+                group: "rbac.authorization.k8s.io".into(),
+                version: "v1".into(),
+                api_version: "rbac.authorization.k8s.io/v1".into(),
+                kind,
+                plural: plural.into(),
+            };
+            Api::<DynamicObject>::namespaced_with(real.backend.client(), namespace, &resource)
+                .patch(
+                    &name,
+                    &PatchParams::apply(BENCH_IDENTITY).force(),
+                    &Patch::Apply(&object),
+                )
+                .await
+                .with_context(|| format!("unable to apply {plural} {namespace}/{name}"))?;
+        }
+        Ok(())
     }
 
     /// Who is who in the request log.
