@@ -220,6 +220,15 @@ pub fn is_lease_request(request: &Request) -> bool {
     request.resource == "leases"
 }
 
+/// When the last successful Lease write of `controller` in `records` arrived.
+pub fn last_lease_write(records: &[Request], controller: &str) -> Option<SystemTime> {
+    records
+        .iter()
+        .filter(|r| r.identity == controller && is_lease_request(r) && r.is_write() && r.code < 300)
+        .map(|r| r.received)
+        .max()
+}
+
 /// The successful Lease writes of `controller` in `records` (in order of arrival) and the
 /// intervals between consecutive ones within each of `processes` (the spans from a process's
 /// spawn to its kill: the gap across a restart is not a renewal).
@@ -353,6 +362,7 @@ mod tests {
             &[(at(0), at(5_000)), (at(6_000), at(9_000))],
         );
         assert_eq!(writes, 5);
+        assert_eq!(last_lease_write(&records, "controller"), Some(at(8_020)));
         assert_eq!(
             intervals,
             [

@@ -454,15 +454,15 @@ async fn measure(
         .iter()
         .map(|(spawned, killed)| (*spawned, killed.unwrap_or(now)))
         .collect();
-    let figures = LeadershipFigures::of(
-        &tally,
-        &server.requests_since(&run_mark).await,
-        &identities.controller,
-        &spans,
-    );
+    let records = server.requests_since(&run_mark).await;
+    let figures = LeadershipFigures::of(&tally, &records, &identities.controller, &spans);
+    let last_write = leadership::last_lease_write(&records, &identities.controller)
+        .map_or("none".to_string(), |at| {
+            chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339()
+        });
     let account = format!(
-        "{}; {} lease writes, renewal interval max {:.1} s (renew deadline {} s); controller \
-         log {}",
+        "{}; {} lease writes, the last at {last_write}, renewal interval max {:.1} s (renew \
+         deadline {} s); controller log {}",
         tally.summary(),
         figures.lease_writes,
         figures.renewal_interval.max_ms / 1000.0,
