@@ -197,11 +197,11 @@ impl LogTally {
         let message = entry["fields"]["message"].as_str().unwrap_or_default();
         let level = entry["level"].as_str().unwrap_or_default();
         if message.starts_with(ACQUIRED) {
-            self.acquisitions += 1;
+            self.acquisitions = self.acquisitions.saturating_add(1);
         } else if message.starts_with(LOST) {
-            self.step_downs += 1;
+            self.step_downs = self.step_downs.saturating_add(1);
         } else if message.starts_with(RENEW_ERROR) {
-            self.renew_errors += 1;
+            self.renew_errors = self.renew_errors.saturating_add(1);
         }
         if matches!(level, "WARN" | "ERROR") {
             let timestamp = entry["timestamp"].as_str().unwrap_or("?");

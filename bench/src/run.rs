@@ -81,7 +81,8 @@ async fn wait_ready(
     if election.is_none() {
         return controller.wait_ready(deadline).await;
     }
-    let until = Instant::now() + deadline;
+    // A deadline past what an Instant holds is no deadline.
+    let until = Instant::now().checked_add(deadline);
     let mut ready_answers: Vec<(SystemTime, Duration)> = Vec::new();
     let mut leading_since: Option<SystemTime> = None;
     let mut next_look = Instant::now();
@@ -106,14 +107,16 @@ async fn wait_ready(
                 .filter(|r| r.identity == controller_identity && !leadership::is_lease_request(r))
                 .map(|r| r.received)
                 .min();
-            next_look = Instant::now() + Duration::from_millis(20);
+            next_look = Instant::now()
+                .checked_add(Duration::from_millis(20))
+                .unwrap_or(next_look);
         }
         if let Some(since) = leading_since
             && let Some((_, ready)) = ready_answers.iter().find(|(asked, _)| *asked >= since)
         {
             return Ok(*ready);
         }
-        if Instant::now() > until {
+        if until.is_some_and(|until| Instant::now() > until) {
             bail!(
                 "the controller was not ready as the leader within {deadline:?} (leading: {})",
                 leading_since.is_some()
