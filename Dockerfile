@@ -28,7 +28,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --profile dist --locked -p kulta-controller --bin kulta --no-default-features \
+    cargo build --profile dist --locked -p kulta --bin kulta --no-default-features \
     && install -D -m 0755 target/dist/kulta /out/kulta
 
 FROM gcr.io/distroless/cc-debian12:nonroot

@@ -41,7 +41,7 @@ struct Args {
     #[arg(long, default_value = "target/bench/report.json")]
     out: PathBuf,
     /// The `kulta` binary to measure. By default the one the operator image ships: built with
-    /// `cargo build --profile dist -p kulta-controller --bin kulta --no-default-features` (as in
+    /// `cargo build --profile dist -p kulta --bin kulta --no-default-features` (as in
     /// the Dockerfile; a no-op when up to date) and taken from `dist/` of this binary's target
     /// directory.
     #[arg(long)]

@@ -17,7 +17,7 @@ pub const SHIPPED_BUILD: [&str; 8] = [
     "--profile",
     "dist",
     "-p",
-    "kulta-controller",
+    "kulta",
     "--bin",
     "kulta",
     "--no-default-features",

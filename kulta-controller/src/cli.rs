@@ -1,46 +1,12 @@
-//! Command-line arguments of the `kulta` binary. Every flag has a `KULTA_*` environment
-//! fallback so the same image is configured from a manifest.
+//! The operator's flags (`kulta run`, and every binary built on [`crate::operator`]), logging,
+//! and signals. Every flag has a `KULTA_*` environment fallback so the same image is configured
+//! from a manifest.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 
 use crate::controller::DEFAULT_CONCURRENCY;
 
-/// KULTA: progressive delivery for Kubernetes.
-#[derive(Parser, Debug)]
-#[command(name = "kulta", version, about, args_conflicts_with_subcommands = true)]
-pub struct Cli {
-    /// What to do; without a subcommand, `run`.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Arguments of `run` when no subcommand is given.
-    #[command(flatten)]
-    pub run: RunArgs,
-}
-
-/// Subcommands.
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Run the controller against the cluster of the current kubeconfig (or in-cluster config).
-    Run(RunArgs),
-    /// Print the CustomResourceDefinitions as YAML.
-    Crd,
-    /// Run a demo canary on an embedded simulated cluster: no Kubernetes needed.
-    #[cfg(feature = "sandbox")]
-    Sandbox(crate::sandbox::SandboxArgs),
-    /// `kulta sandbox` in a build without the `sandbox` feature (the operator image): accepted
-    /// only to say how to get it, instead of clap's "unexpected argument".
-    #[cfg(not(feature = "sandbox"))]
-    #[command(hide = true, disable_help_flag = true)]
-    Sandbox {
-        /// Whatever followed `sandbox`.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// Print the version.
-    Version,
-}
-
-/// Arguments of `kulta run`.
+/// The operator's flags: the arguments of `kulta run`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Watch only this namespace (default: all namespaces).

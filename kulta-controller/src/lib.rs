@@ -3,16 +3,10 @@
 //!
 //! The reconcile pipeline is observe ([`observe`]) → plan ([`plan`], pure) → apply ([`apply`])
 //! → status (written once, only when changed), driven by [`reconcile`]. [`Controller::builder`]
-//! wires it to a cluster; other binaries use the same builder to register their own routers:
-//!
-//! ```no_run
-//! # async fn run(client: kube::Client) {
-//! kulta_controller::Controller::builder(client)
-//!     // .router(MyRouterFactory::new())
-//!     .run()
-//!     .await;
-//! # }
-//! ```
+//! wires it to a cluster, and [`operator`] runs it as a deployed operator (flags, leader
+//! election, admin server, signals): the `kulta` command and every binary that registers routers
+//! of its own are a call to [`operator::main`] or [`operator::run`]. kulta-sim and the sandbox
+//! are not part of this library; they live with the `kulta` command.
 #![cfg_attr(
     not(test),
     deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
@@ -28,13 +22,12 @@ pub mod error;
 pub mod events;
 pub mod index;
 pub mod observe;
+pub mod operator;
 pub mod own_writes;
 pub mod plan;
 pub mod reconcile;
 pub mod route_cache;
 pub mod runtime;
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
 pub mod triggers;
 
 pub use controller::{Controller, ControllerBuilder};

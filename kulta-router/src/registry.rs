@@ -59,6 +59,18 @@ impl RouterFactory for StaticRouterFactory {
     }
 }
 
+/// A boxed factory is a factory: binaries hand the operator a list of them
+/// (`kulta_controller::operator`).
+impl<F: RouterFactory + ?Sized> RouterFactory for Box<F> {
+    fn key(&self) -> &str {
+        (**self).key()
+    }
+
+    fn build(&self, config: &serde_json::Value) -> Result<Arc<dyn TrafficRouter>, RouterError> {
+        (**self).build(config)
+    }
+}
+
 /// Maps spec keys to router factories. Cheap to clone: factories are shared.
 ///
 /// Registering a key twice replaces the earlier factory, so a binary can override a built-in

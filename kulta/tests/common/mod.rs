@@ -36,14 +36,13 @@ pub async fn demo_cluster() -> Backend {
     backend.install_crds(&kulta_api::crd::all_crds()).await;
     let client = backend.client();
     for mut document in
-        kulta_controller::sandbox::parse_manifests(kulta_controller::sandbox::DEFAULT_EXAMPLE)
-            .expect("demo")
+        kulta::sandbox::parse_manifests(kulta::sandbox::DEFAULT_EXAMPLE).expect("demo")
     {
         // The example names `default`; the test's objects live in its own namespace.
         if let Some(metadata) = document["metadata"].as_object_mut() {
             metadata.remove("namespace");
         }
-        kulta_controller::sandbox::apply_document(&client, &document, backend.namespace())
+        kulta::sandbox::apply_document(&client, &document, backend.namespace())
             .await
             .expect("apply");
     }

@@ -18,8 +18,8 @@ use kulta_sim::Sim;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::Controller;
-use crate::plan::{condition_types, describe_actions};
+use kulta_controller::Controller;
+use kulta_controller::plan::{condition_types, describe_actions};
 
 /// The default demo: a Rollout with Services, a Gateway and an HTTPRoute, and a short pause.
 pub const DEFAULT_EXAMPLE: &str = include_str!("../../examples/sandbox-rollout.yaml");
