@@ -62,6 +62,14 @@
 //!     assert!(!may_advance, "a pending verification holds the step");
 //! }
 //! ```
+//!
+//! The controller's own reconcile runs against a mock the same way: register it under the key
+//! the Rollout names, `Controller::builder(client).router(StaticRouterFactory::new("gatewayAPI",
+//! Arc::new(mock)))` in `kulta-controller`, and every router call the reconcile makes meets the
+//! mock's expectations while an API server (kulta-sim in a test) holds the rest. KULTA's
+//! mocked tier (`tests/tests/mocked.rs`) checks its rollout logic this way: an abort scales the
+//! canary down only after weight 0 is verified, a router error holds the step and is retried,
+//! a pending verification never advances, and a router without weights is an invalid spec.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),

@@ -98,12 +98,25 @@ pub struct TestCluster {
     pub metrics: std::sync::Arc<kulta_controller::runtime::metrics::Metrics>,
     /// The controller's clock (shared by every controller this cluster starts).
     pub clock: std::sync::Arc<TestClock>,
+    /// A router registered with every controller this cluster starts, replacing the built-in
+    /// one with its key ([`TestCluster::start_with_router`]).
+    router: Option<kulta_router::StaticRouterFactory>,
 }
 
 impl TestCluster {
     /// Starts the backend (pods ready after 20 ms), installs the CRDs and starts the controller.
     pub async fn start() -> TestCluster {
         let cluster = Self::start_without_controller().await;
+        cluster.start_controller().await;
+        cluster
+    }
+
+    /// Starts the backend and the controller with `router` registered, under its key: a
+    /// `MockTrafficRouter` under `gatewayAPI` takes the place of the Gateway API router, so
+    /// the reconcile and apply run against the mock's expectations.
+    pub async fn start_with_router(router: kulta_router::StaticRouterFactory) -> TestCluster {
+        let mut cluster = Self::start_without_controller().await;
+        cluster.router = Some(router);
         cluster.start_controller().await;
         cluster
     }
@@ -139,6 +152,7 @@ impl TestCluster {
             events,
             metrics: Default::default(),
             clock: Default::default(),
+            router: None,
         }
     }
 
@@ -148,7 +162,11 @@ impl TestCluster {
         let client = self.backend.controller_client().await;
         let (stop, stopped) = oneshot::channel::<()>();
         let (ready, is_ready) = oneshot::channel::<()>();
-        let builder = kulta_controller::Controller::builder(client)
+        let mut builder = kulta_controller::Controller::builder(client);
+        if let Some(router) = &self.router {
+            builder = builder.router(router.clone());
+        }
+        let builder = builder
             .metrics(self.metrics.clone())
             .clock(self.clock.clone())
             .namespace(Some(self.namespace().to_string()))
@@ -617,6 +635,15 @@ pub fn condition_reason(status: &RolloutStatus, type_: &str) -> Option<String> {
         .iter()
         .find(|c| c.type_ == type_)
         .map(|c| c.reason.clone())
+}
+
+/// The message of condition `type_`, if present.
+pub fn condition_message(status: &RolloutStatus, type_: &str) -> Option<String> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.message.clone())
 }
 
 /// The default HTTPRoute of `app`: one rule, stable 100 and canary 0, a parentRef to Gateway

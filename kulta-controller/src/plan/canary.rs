@@ -1345,6 +1345,17 @@ impl<'a> Planner<'a> {
             ),
         }
         let (routed, reason, text) = match (&self.observed.route, self.route_weight) {
+            // Asked again while the router says why it is not there yet: its reason is what a
+            // person can act on.
+            (RouteObservation::Pending { weight, reason }, Some(requested))
+                if *weight == requested =>
+            {
+                (
+                    false,
+                    "VerificationPending",
+                    format!("canary weight {weight}: {reason}"),
+                )
+            }
             (_, Some(weight)) => (
                 false,
                 "WeightRequested",
