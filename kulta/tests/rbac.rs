@@ -100,24 +100,7 @@ struct Evidence {
 /// its name.
 async fn create_orphan_of(backend: &Backend, rollouts: &Api<Rollout>, image: &str) -> String {
     let current = rollouts.get("demo").await.expect("demo");
-    let mut template = current.spec.template.clone();
-    template.raw_mut()["spec"]["containers"][0]["image"] = json!(image);
-    let hash = kulta_api::hash::revision_hash(&template);
-    let mut pod_template = template.raw().clone();
-    pod_template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
-    let mut selector = current
-        .spec
-        .selector
-        .match_labels
-        .clone()
-        .unwrap_or_default();
-    selector.insert("pod-template-hash".into(), hash.clone());
-    let name = format!("demo-{hash}");
-    let orphan: ReplicaSet = serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": pod_template["metadata"]["labels"].clone()},
-        "spec": {"replicas": 0, "selector": {"matchLabels": selector}, "template": pod_template},
-    }))
-    .expect("a ReplicaSet");
+    let (name, _, orphan) = kulta_test_support::orphaned_replica_set(&current, image);
     Api::<ReplicaSet>::namespaced(backend.client(), backend.namespace())
         .create(&Default::default(), &orphan)
         .await

@@ -14,6 +14,7 @@
 
 mod audit;
 mod backend;
+mod objects;
 mod proxy;
 mod wait;
 
@@ -22,4 +23,5 @@ pub use backend::{
     Backend, CLUSTER_ENV, CONTROLLER_IDENTITY, CONTROLLER_SERVICE_ACCOUNT, RequestMark,
     real_cluster_dir,
 };
+pub use objects::orphaned_replica_set;
 pub use wait::{POLL, wait_for, wait_until};

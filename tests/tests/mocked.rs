@@ -43,6 +43,8 @@ struct Plane {
     failing_writes: AtomicU32,
     /// `verify_weight` answers Pending, whatever the weight.
     pending: AtomicBool,
+    /// `set_weight` answers that the router does not support it.
+    refuses_weights: AtomicBool,
 }
 
 impl Plane {
@@ -69,6 +71,11 @@ fn mock_router(plane: &Arc<Plane>, capabilities: Capabilities) -> MockTrafficRou
         .withf(|target, weight| target.rollout == "web" && *weight <= 100)
         .returning(move |_, weight| {
             state.record(Call::SetWeight(weight));
+            if state.refuses_weights.load(Ordering::SeqCst) {
+                return Err(RouterError::Unsupported {
+                    operation: "set_weight",
+                });
+            }
             if weight > 0
                 && state
                     .failing_writes
@@ -313,30 +320,8 @@ async fn a_router_that_cannot_set_weights_is_refused_as_an_invalid_spec() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_router_refusing_the_operation_is_reported_like_an_invalid_spec() {
-    let plane = Arc::new(Plane::default());
-    let mut router = MockTrafficRouter::new();
-    router.expect_kind().return_const("mock");
-    router
-        .expect_capabilities()
-        .return_const(Capabilities::WEIGHTS_ONLY);
-    router
-        .expect_referenced_objects()
-        .returning(|_| Ok(Vec::new()));
-    let state = plane.clone();
-    router.expect_set_weight().returning(move |_, weight| {
-        state.record(Call::SetWeight(weight));
-        Err(RouterError::Unsupported {
-            operation: "set_weight",
-        })
-    });
-    router
-        .expect_verify_weight()
-        .returning(|_, _| Ok(Verification::Pending("nothing set".to_string())));
-    router.expect_remove_managed_routes().returning(|_| Ok(()));
-    let cluster =
-        TestCluster::start_with_router(StaticRouterFactory::new("gatewayAPI", Arc::new(router)))
-            .await;
-    cluster.create_app("web").await;
+    let (cluster, plane) = cluster_with_mock(Capabilities::WEIGHTS_ONLY).await;
+    plane.refuses_weights.store(true, Ordering::SeqCst);
     cluster
         .create_rollout(&rollout("web").steps([set_weight(50)]).build())
         .await;

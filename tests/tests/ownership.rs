@@ -218,7 +218,6 @@ async fn a_replica_set_with_the_canarys_name_that_is_not_its_revision_is_a_confl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orphaned_replica_set_of_the_revision_is_adopted_at_the_canarys_scale_in_one_write() {
-    use k8s_openapi::api::apps::v1::ReplicaSet;
     let cluster = TestCluster::start().await;
     cluster.create_app("web").await;
     cluster
@@ -232,20 +231,8 @@ async fn an_orphaned_replica_set_of_the_revision_is_adopted_at_the_canarys_scale
     // The ReplicaSet the next revision would get, left without an owner and scaled to zero (a
     // Rollout deleted with orphaning and made again).
     let current = cluster.rollout("web").await;
-    let mut template = current.spec.template.clone();
-    template.raw_mut()["spec"]["containers"][0]["image"] = json!("nginx:1.26");
-    let hash = kulta_api::hash::revision_hash(&template);
-    let mut pod_template = template.raw().clone();
-    pod_template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
-    let mut selector = current.spec.selector.match_labels.clone().unwrap();
-    selector.insert("pod-template-hash".into(), hash.clone());
-    let name = format!("web-{hash}");
-    let orphan: ReplicaSet = serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": pod_template["metadata"]["labels"].clone(),
-                     "annotations": {"kulta.io/revision": "7"}},
-        "spec": {"replicas": 0, "selector": {"matchLabels": selector}, "template": pod_template},
-    }))
-    .unwrap();
+    let (name, hash, mut orphan) = kulta_test_support::orphaned_replica_set(&current, "nginx:1.26");
+    orphan.metadata.annotations = Some([("kulta.io/revision".to_string(), "7".to_string())].into());
     cluster
         .replica_sets()
         .create(&Default::default(), &orphan)
@@ -274,8 +261,9 @@ async fn an_orphaned_replica_set_of_the_revision_is_adopted_at_the_canarys_scale
         "2",
         "the revision is the Rollout's, not the orphan's"
     );
-    // The stable ReplicaSet is not touched while paused. One write made it the canary: owner, labels, revision and scale together. A scale left to
-    // a later reconcile would wait for a wake-up the adoption's own echo does not give.
+    // The stable ReplicaSet is not touched while paused. One write made the orphan the canary:
+    // owner, labels, revision and scale together. A scale left to a later reconcile would wait
+    // for a wake-up that the adoption's own echo does not give.
     let writes: Vec<_> = cluster
         .controller_writes_since(&mark)
         .await
