@@ -12,11 +12,12 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller as KubeController};
-use kube::runtime::reflector::{self, ObjectRef, store::Writer};
+use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use kulta_api::{Rollout, labels};
 use kulta_router::{RouterFactory, RouterRegistry};
+use kulta_router_gateway::{GatewayApiRouterFactory, RouteCache, RouteKey};
 use tracing::debug;
 
 use crate::clock::{Clock, SystemClock};
@@ -24,7 +25,6 @@ use crate::context::{Backoff, Context};
 use crate::index::{Index, ObjectName};
 use crate::own_writes::OwnWrites;
 use crate::reconcile::{error_policy, reconcile};
-use crate::route_cache::CachedGatewayApiRouterFactory;
 use crate::runtime::metrics::Metrics;
 use crate::{cache_trim, triggers};
 
@@ -44,11 +44,17 @@ impl Controller {
     /// A builder for a controller on `client`, with the Gateway API router registered. The
     /// router reads HTTPRoutes from the controller's route watch.
     pub fn builder(client: Client) -> ControllerBuilder {
-        let (route_store, route_writer) = reflector::store::<HttpRoute>();
+        let (store, route_writer) = reflector::store::<HttpRoute>();
+        let own_routes: Arc<OwnWrites<HttpRoute>> = Arc::default();
+        let watched = WatchedRoutes {
+            store,
+            written: own_routes.clone(),
+        };
         let mut routers = RouterRegistry::new();
-        let gateway_api = CachedGatewayApiRouterFactory::new(client.clone(), route_store);
-        let own_routes = gateway_api.own_writes();
-        routers.register(gateway_api);
+        routers.register(GatewayApiRouterFactory::with_cache(
+            client.clone(),
+            Arc::new(watched),
+        ));
         ControllerBuilder {
             client,
             routers,
@@ -63,6 +69,26 @@ impl Controller {
             on_ready: None,
             metrics: None,
         }
+    }
+}
+
+/// The route watch's store with the Gateway API router's own writes laid over it, until the
+/// watch delivers them: the router reads routes here instead of from the API server.
+struct WatchedRoutes {
+    store: Store<HttpRoute>,
+    written: Arc<OwnWrites<HttpRoute>>,
+}
+
+impl RouteCache for WatchedRoutes {
+    fn get(&self, key: &RouteKey) -> Option<Arc<HttpRoute>> {
+        let cached = self
+            .store
+            .get(&ObjectRef::new(&key.name).within(&key.namespace));
+        self.written.view(&key.namespace, &key.name, cached)
+    }
+
+    fn record(&self, written: HttpRoute) {
+        self.written.record(written);
     }
 }
 

@@ -26,7 +26,6 @@ pub mod operator;
 pub mod own_writes;
 pub mod plan;
 pub mod reconcile;
-pub mod route_cache;
 pub mod runtime;
 pub mod triggers;
 

@@ -49,6 +49,7 @@ pub use backends::{WeightPair, release_pairs, route_key, weight_pairs};
 pub use config::{GatewayApiConfig, HttpRouteRef, RouteKey};
 pub use patch::{desired_weights, patch_pairs, weight_patch};
 pub use router::{GATEWAY_API, GatewayApiRouter, GatewayApiRouterFactory, MAX_WRITE_ATTEMPTS};
+pub use store::RouteCache;
 pub use verify::verify_route;
 
 #[cfg(test)]

@@ -9,8 +9,17 @@ use kulta_router::{
 };
 use tracing::{debug, info};
 
-use crate::store::{KubeRouteStore, PatchFailure, RouteStore, classify_patch_error};
+use crate::store::{KubeRouteStore, PatchFailure, RouteCache, RouteStore, classify_patch_error};
 use crate::{GatewayApiConfig, RouteKey, patch_pairs, release_pairs, verify_route, weight_pairs};
+
+/// How one patch of a route went.
+enum Attempt {
+    Done(WriteOutcome),
+    /// The version the patch was built from is not the stored one any more.
+    Stale,
+    /// The route does not exist.
+    Gone,
+}
 
 /// The spec key and router kind of this backend.
 pub const GATEWAY_API: &str = "gatewayAPI";
@@ -36,10 +45,22 @@ impl std::fmt::Debug for GatewayApiRouter {
 }
 
 impl GatewayApiRouter {
-    /// A router talking to the cluster through `client`. Needs `get` and `patch` on
-    /// `httproutes.gateway.networking.k8s.io` in the routes' namespaces.
+    /// A router talking to the cluster through `client`, reading every route afresh. Needs
+    /// `get` and `patch` on `httproutes.gateway.networking.k8s.io` in the routes' namespaces.
     pub fn new(client: kube::Client) -> Self {
-        Self::with_store(Arc::new(KubeRouteStore { client }))
+        Self::with_store(Arc::new(KubeRouteStore {
+            client,
+            cache: None,
+        }))
+    }
+
+    /// A router that reads routes from `cache` where it has them (see [`RouteCache`]) and from
+    /// the API server where it does not, and records its writes in it.
+    pub fn with_cache(client: kube::Client, cache: Arc<dyn RouteCache>) -> Self {
+        Self::with_store(Arc::new(KubeRouteStore {
+            client,
+            cache: Some(cache),
+        }))
     }
 
     pub(crate) fn with_store(store: Arc<dyn RouteStore>) -> Self {
@@ -59,8 +80,10 @@ impl GatewayApiRouter {
             .ok_or_else(|| RouterError::not_found(key.to_string()))
     }
 
-    /// Brings one route to `canary_weight`: read, build the patch, send it; on a lost race read
-    /// again. With `release`, a missing route or a route without the canary counts as done.
+    /// Brings one route to `canary_weight`: build the patch from the cached route when there is
+    /// one, else from a fresh read, and send it; on a lost race read again. With `release`, a
+    /// missing route or a route without the canary counts as done (cleanup is rare: it always
+    /// reads afresh).
     async fn write_route(
         &self,
         key: &RouteKey,
@@ -68,46 +91,73 @@ impl GatewayApiRouter {
         canary_weight: u8,
         release: bool,
     ) -> Result<WriteOutcome, RouterError> {
+        if !release && let Some(route) = self.store.cached(key) {
+            match self
+                .write_version(key, &route, target, canary_weight, release)
+                .await?
+            {
+                Attempt::Done(outcome) => return Ok(outcome),
+                // The cache was behind, or the route is gone: a fresh read decides.
+                Attempt::Stale | Attempt::Gone => {
+                    debug!(route = %key, "write from the cached route refused; re-reading");
+                }
+            }
+        }
         for attempt in 1..=MAX_WRITE_ATTEMPTS {
             let route = match self.read(key).await? {
                 Some(route) => route,
                 None if release => return Ok(WriteOutcome::Unchanged),
                 None => return Err(RouterError::not_found(key.to_string())),
             };
-            let pairs = if release {
-                release_pairs(&route, target)?
-            } else {
-                weight_pairs(&route, target)?
-            };
-            let Some(patch) = patch_pairs(&route, &pairs, canary_weight)? else {
-                return Ok(WriteOutcome::Unchanged);
-            };
             match self
-                .store
-                .patch(key, patch)
-                .await
-                .map_err(classify_patch_error)
+                .write_version(key, &route, target, canary_weight, release)
+                .await?
             {
-                Ok(()) => {
-                    info!(route = %key, canary_weight, rules = pairs.len(), "set HTTPRoute weights");
-                    return Ok(WriteOutcome::Written);
-                }
-                Err(PatchFailure::Stale) => {
+                Attempt::Done(outcome) => return Ok(outcome),
+                Attempt::Stale => {
                     debug!(route = %key, attempt, "HTTPRoute changed since it was read; retrying");
                 }
-                Err(PatchFailure::NotFound) if release => return Ok(WriteOutcome::Unchanged),
-                Err(PatchFailure::NotFound) => {
-                    return Err(RouterError::not_found(key.to_string()));
-                }
-                Err(PatchFailure::Other(error)) => {
-                    return Err(RouterError::transient(
-                        format!("unable to patch {key}"),
-                        error,
-                    ));
-                }
+                Attempt::Gone if release => return Ok(WriteOutcome::Unchanged),
+                Attempt::Gone => return Err(RouterError::not_found(key.to_string())),
             }
         }
         Err(RouterError::conflict(key.to_string()))
+    }
+
+    /// Sends the patch that brings `route` (one version of the route `key`) to `canary_weight`.
+    async fn write_version(
+        &self,
+        key: &RouteKey,
+        route: &HttpRoute,
+        target: &RouteTarget,
+        canary_weight: u8,
+        release: bool,
+    ) -> Result<Attempt, RouterError> {
+        let pairs = if release {
+            release_pairs(route, target)?
+        } else {
+            weight_pairs(route, target)?
+        };
+        let Some(patch) = patch_pairs(route, &pairs, canary_weight)? else {
+            return Ok(Attempt::Done(WriteOutcome::Unchanged));
+        };
+        match self
+            .store
+            .patch(key, patch)
+            .await
+            .map_err(classify_patch_error)
+        {
+            Ok(()) => {
+                info!(route = %key, canary_weight, rules = pairs.len(), "set HTTPRoute weights");
+                Ok(Attempt::Done(WriteOutcome::Written))
+            }
+            Err(PatchFailure::Stale) => Ok(Attempt::Stale),
+            Err(PatchFailure::NotFound) => Ok(Attempt::Gone),
+            Err(PatchFailure::Other(error)) => Err(RouterError::transient(
+                format!("unable to patch {key}"),
+                error,
+            )),
+        }
     }
 
     fn route_keys(target: &RouteTarget) -> Result<Vec<RouteKey>, RouterError> {
@@ -160,7 +210,10 @@ impl TrafficRouter for GatewayApiRouter {
     ) -> Result<Verification, RouterError> {
         let mut reasons = Vec::new();
         for key in Self::route_keys(target)? {
-            let route = self.read_existing(&key).await?;
+            let route = match self.store.cached(&key) {
+                Some(route) => route,
+                None => Arc::new(self.read_existing(&key).await?),
+            };
             if let Verification::Pending(reason) = verify_route(&route, target, canary_weight)? {
                 reasons.push(reason);
             }
@@ -201,6 +254,14 @@ impl GatewayApiRouterFactory {
     pub fn new(client: kube::Client) -> Self {
         Self {
             router: Arc::new(GatewayApiRouter::new(client)),
+        }
+    }
+
+    /// A factory whose routers share `client` and read routes from `cache`
+    /// ([`GatewayApiRouter::with_cache`]).
+    pub fn with_cache(client: kube::Client, cache: Arc<dyn RouteCache>) -> Self {
+        Self {
+            router: Arc::new(GatewayApiRouter::with_cache(client, cache)),
         }
     }
 }

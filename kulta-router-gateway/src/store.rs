@@ -1,6 +1,8 @@
 //! The thin layer of Kubernetes API calls (apply step): read an HTTPRoute, send a JSON Patch,
 //! and classify API errors. Everything above it is pure or works against [`RouteStore`].
 
+use std::sync::Arc;
+
 use gateway_api::httproutes::HttpRoute;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::Status;
@@ -10,19 +12,43 @@ use crate::RouteKey;
 /// The field manager KULTA's writes are recorded under.
 pub(crate) const FIELD_MANAGER: &str = "kulta";
 
-/// Reads and patches HTTPRoutes. Implemented on a `kube::Client`, and by fakes in tests.
+/// A cache of HTTPRoutes the router may read instead of the API server: a watch's store with
+/// the router's own writes laid over it until the watch delivers them. The controller that runs
+/// the watch provides it ([`crate::GatewayApiRouterFactory::with_cache`]).
+///
+/// The router only ever acts on versions the API server returned: a stale view can make
+/// verification answer `Pending` (the watch event of the newer version wakes the Rollout
+/// again), and a write built from it is refused by the resourceVersion `test` and rebuilt from a
+/// fresh read.
+pub trait RouteCache: Send + Sync {
+    /// The newest version of the route known without a request, if any.
+    fn get(&self, key: &RouteKey) -> Option<Arc<HttpRoute>>;
+
+    /// Records a route as the API server returned it from the router's write.
+    fn record(&self, written: HttpRoute);
+}
+
+/// Reads and patches HTTPRoutes. Implemented on a `kube::Client` (with or without a
+/// [`RouteCache`]), and by fakes in tests.
 #[async_trait::async_trait]
 pub(crate) trait RouteStore: Send + Sync {
-    /// The route, or `None` when it does not exist.
+    /// The route as the API server has it now, or `None` when it does not exist.
     async fn get(&self, key: &RouteKey) -> Result<Option<HttpRoute>, kube::Error>;
+
+    /// The route as a cache has it, when the store has a cache and the route is in it.
+    fn cached(&self, key: &RouteKey) -> Option<Arc<HttpRoute>> {
+        let _ = key;
+        None
+    }
 
     /// Applies `patch` as `application/json-patch+json`.
     async fn patch(&self, key: &RouteKey, patch: json_patch::Patch) -> Result<(), kube::Error>;
 }
 
-/// [`RouteStore`] on a real client.
+/// [`RouteStore`] on a real client, with the cache when there is one.
 pub(crate) struct KubeRouteStore {
     pub(crate) client: kube::Client,
+    pub(crate) cache: Option<Arc<dyn RouteCache>>,
 }
 
 #[async_trait::async_trait]
@@ -32,15 +58,23 @@ impl RouteStore for KubeRouteStore {
         api.get_opt(&key.name).await
     }
 
+    fn cached(&self, key: &RouteKey) -> Option<Arc<HttpRoute>> {
+        self.cache.as_ref()?.get(key)
+    }
+
     async fn patch(&self, key: &RouteKey, patch: json_patch::Patch) -> Result<(), kube::Error> {
         let api: Api<HttpRoute> = Api::namespaced(self.client.clone(), &key.namespace);
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..PatchParams::default()
         };
-        api.patch(&key.name, &params, &Patch::Json::<()>(patch))
-            .await
-            .map(drop)
+        let stored = api
+            .patch(&key.name, &params, &Patch::Json::<()>(patch))
+            .await?;
+        if let Some(cache) = &self.cache {
+            cache.record(stored);
+        }
+        Ok(())
     }
 }
 

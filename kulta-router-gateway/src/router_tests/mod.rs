@@ -25,6 +25,11 @@ struct FakeState {
     /// Every patch fails with this status when set.
     patch_error: Option<Status>,
     patches: Vec<(RouteKey, Value)>,
+    /// Reads from the API server.
+    gets: usize,
+    /// What the store's cache holds (a watch cache may be behind the routes above), when the
+    /// store stands for one with a cache.
+    cache: Option<BTreeMap<RouteKey, Value>>,
 }
 
 #[derive(Default)]
@@ -58,6 +63,18 @@ impl FakeStore {
     fn patch_count(&self) -> usize {
         self.state().patches.len()
     }
+
+    /// Puts `route` in the cache (as a watch would have delivered it).
+    fn cache(&self, route: Value) {
+        let key = RouteKey::new(
+            route["metadata"]["namespace"].as_str().unwrap_or_default(),
+            route["metadata"]["name"].as_str().unwrap_or_default(),
+        );
+        self.state()
+            .cache
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key, route);
+    }
 }
 
 fn bump(route: &mut Value, field: &str) {
@@ -77,10 +94,18 @@ fn api_error(code: u16, reason: &str, message: &str) -> kube::Error {
 #[async_trait::async_trait]
 impl RouteStore for FakeStore {
     async fn get(&self, key: &RouteKey) -> Result<Option<HttpRoute>, kube::Error> {
-        let route = self.state().routes.get(key).cloned();
+        let mut state = self.state();
+        state.gets += 1;
+        let route = state.routes.get(key).cloned();
+        drop(state);
         route
             .map(|route| serde_json::from_value(route).map_err(kube::Error::SerdeError))
             .transpose()
+    }
+
+    fn cached(&self, key: &RouteKey) -> Option<Arc<HttpRoute>> {
+        let route = self.state().cache.as_ref()?.get(key).cloned()?;
+        serde_json::from_value(route).ok().map(Arc::new)
     }
 
     async fn patch(&self, key: &RouteKey, patch: json_patch::Patch) -> Result<(), kube::Error> {
@@ -116,7 +141,11 @@ impl RouteStore for FakeStore {
             Ok(()) => {
                 bump(&mut patched, "resourceVersion");
                 bump(&mut patched, "generation");
-                *stored = patched;
+                *stored = patched.clone();
+                // As the controller's cache records the route our write returned.
+                if let Some(cache) = state.cache.as_mut() {
+                    cache.insert(key.clone(), patched);
+                }
                 Ok(())
             }
             Err(_) => Err(api_error(
@@ -399,4 +428,95 @@ async fn the_factory_validates_the_config() {
              gatewayAPI: one of httpRoute or httpRoutes is required"
         )
     );
+}
+
+// The route cache (`RouteCache`): a watch's store, possibly behind the API server.
+
+#[tokio::test]
+async fn a_current_cache_answers_without_a_read() {
+    let (router, store) = router_with(vec![route("app-route", 100, 0)]);
+    store.cache(route("app-route", 100, 0));
+    let app = target(json!({"httpRoute": "app-route"}));
+
+    assert_eq!(
+        router.set_weight(&app, 30).await.ok(),
+        Some(WriteOutcome::Written)
+    );
+    // The write's answer is in the cache: the same weight again is no write and no read.
+    assert_eq!(
+        router.set_weight(&app, 30).await.ok(),
+        Some(WriteOutcome::Unchanged)
+    );
+    assert!(router.verify_weight(&app, 30).await.is_ok());
+    let state = store.state();
+    assert_eq!((state.gets, state.patches.len()), (0, 1));
+    assert_eq!(
+        weights(&state.routes[&RouteKey::new("default", "app-route")], 0),
+        (json!(70), json!(30))
+    );
+}
+
+#[tokio::test]
+async fn a_write_from_a_stale_cache_is_refused_and_made_from_a_fresh_read() {
+    let (router, store) = router_with(vec![route("app-route", 100, 0)]);
+    // The cache is one version behind: someone added a rule at the front since.
+    store.cache(route("app-route", 100, 0));
+    {
+        let mut state = store.state();
+        let stored = state
+            .routes
+            .get_mut(&RouteKey::new("default", "app-route"))
+            .expect("stored");
+        if let Some(rules) = stored["spec"]["rules"].as_array_mut() {
+            rules.insert(0, json!({"backendRefs": [{"name": "other"}]}));
+        }
+        bump(stored, "resourceVersion");
+    }
+    let app = target(json!({"httpRoute": "app-route"}));
+
+    assert_eq!(
+        router.set_weight(&app, 30).await.ok(),
+        Some(WriteOutcome::Written)
+    );
+    let stored = store.route("default", "app-route");
+    assert_eq!(
+        stored["spec"]["rules"][0],
+        json!({"backendRefs": [{"name": "other"}]})
+    );
+    assert_eq!(
+        weights(&stored, 1),
+        (json!(70), json!(30)),
+        "the user's rule, where it is now"
+    );
+    let state = store.state();
+    assert_eq!(
+        (state.gets, state.patches.len()),
+        (1, 2),
+        "refused once, read, written"
+    );
+}
+
+#[tokio::test]
+async fn a_route_in_the_cache_but_gone_from_the_api_server_is_not_found() {
+    let (router, store) = router_with(Vec::new());
+    store.cache(route("app-route", 100, 0));
+    let app = target(json!({"httpRoute": "app-route"}));
+    match router.set_weight(&app, 30).await {
+        Err(RouterError::NotFound { .. }) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert_eq!(
+        store.state().gets,
+        1,
+        "the refused write was checked with a fresh read"
+    );
+}
+
+#[tokio::test]
+async fn a_route_missing_from_the_cache_is_read() {
+    let (router, store) = router_with(vec![route("app-route", 70, 30)]);
+    store.cache(route("other-route", 100, 0));
+    let app = target(json!({"httpRoute": "app-route"}));
+    assert!(router.verify_weight(&app, 30).await.is_ok());
+    assert_eq!(store.state().gets, 1);
 }
