@@ -213,6 +213,13 @@ async fn apply_replica_set_change(
                 Err(kube::Error::Api(status)) if status.code == 409 => {
                     adopt(ctx, api, rollout, namespace, hash, *replicas, *revision).await?;
                 }
+                Err(kube::Error::Api(status)) if status.code == 422 => {
+                    return Err(Error::ReplicaSetRefused {
+                        namespace: namespace.to_string(),
+                        name,
+                        source: Box::new(kube::Error::Api(status)),
+                    });
+                }
                 Err(e) => return Err(Error::kube("create", "ReplicaSet", namespace, &name, e)),
             }
         }

@@ -62,6 +62,18 @@ pub enum Error {
         /// Whose it is, or how it differs.
         why: String,
     },
+    /// The API server refused the ReplicaSet of the template as invalid (422, with its field
+    /// errors in the source): the template cannot run until the Rollout changes.
+    #[error("unable to create ReplicaSet {namespace}/{name}")]
+    ReplicaSetRefused {
+        /// Namespace.
+        namespace: String,
+        /// ReplicaSet name.
+        name: String,
+        /// The API server's answer.
+        #[source]
+        source: Box<kube::Error>,
+    },
     /// Adding or removing the finalizer failed.
     #[error("unable to manage the finalizer of rollout {namespace}/{name}: {message}")]
     Finalizer {
@@ -74,30 +86,99 @@ pub enum Error {
     },
 }
 
+/// What kind of failure an [`Error`] is: how it is retried, and its metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Category {
+    /// 409: optimistic concurrency doing its job; retried at once on a fresh view.
+    Conflict,
+    /// 404 from the API server.
+    NotFound,
+    /// 429 from the API server.
+    Throttled,
+    /// 5xx from the API server.
+    ApiServer,
+    /// Another 4xx from the API server.
+    ApiRejected,
+    /// No answer from the API server.
+    ApiUnreachable,
+    /// The router found an object missing.
+    RouterNotFound,
+    /// The router lost races with other writers.
+    RouterConflict,
+    /// The router refused its config.
+    RouterInvalidConfig,
+    /// The router's API failed.
+    RouterTransient,
+    /// The router does not support the operation.
+    RouterUnsupported,
+    /// The spec names no registered router.
+    InvalidRouter,
+    /// The object lacks a field the API server always sets.
+    InvalidObject,
+    /// Serialising an object failed.
+    Serialize,
+    /// The finalizer could not be managed.
+    Finalizer,
+    /// A ReplicaSet with a revision's name is someone else's.
+    ReplicaSetConflict,
+}
+
+impl Category {
+    /// The metric label (`snake_case`, bounded).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Conflict => "conflict",
+            Category::NotFound => "not_found",
+            Category::Throttled => "throttled",
+            Category::ApiServer => "api_server",
+            Category::ApiRejected => "api_rejected",
+            Category::ApiUnreachable => "api_unreachable",
+            Category::RouterNotFound => "router_not_found",
+            Category::RouterConflict => "router_conflict",
+            Category::RouterInvalidConfig => "router_invalid_config",
+            Category::RouterTransient => "router_transient",
+            Category::RouterUnsupported => "router_unsupported",
+            Category::InvalidRouter => "invalid_router",
+            Category::InvalidObject => "invalid_object",
+            Category::Serialize => "serialize",
+            Category::Finalizer => "finalizer",
+            Category::ReplicaSetConflict => "replicaset_conflict",
+        }
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Error {
-    /// A bounded label for metrics and Event reasons.
-    pub fn category(&self) -> &'static str {
+    /// What kind of failure this is (a bounded metric label, and how it is retried).
+    pub fn category(&self) -> Category {
         match self {
             Error::Kube { source, .. } => match source.as_ref() {
-                kube::Error::Api(status) if status.code == 409 => "conflict",
-                kube::Error::Api(status) if status.code == 404 => "not_found",
-                kube::Error::Api(status) if status.code == 429 => "throttled",
-                kube::Error::Api(status) if status.code >= 500 => "api_server",
-                kube::Error::Api(_) => "api_rejected",
-                _ => "api_unreachable",
+                kube::Error::Api(status) if status.code == 409 => Category::Conflict,
+                kube::Error::Api(status) if status.code == 404 => Category::NotFound,
+                kube::Error::Api(status) if status.code == 429 => Category::Throttled,
+                kube::Error::Api(status) if status.code >= 500 => Category::ApiServer,
+                kube::Error::Api(_) => Category::ApiRejected,
+                _ => Category::ApiUnreachable,
             },
             Error::Router { source, .. } => match source {
-                RouterError::NotFound { .. } => "router_not_found",
-                RouterError::Conflict { .. } => "router_conflict",
-                RouterError::InvalidConfig { .. } => "router_invalid_config",
-                RouterError::Transient { .. } => "router_transient",
-                RouterError::Unsupported { .. } => "router_unsupported",
+                RouterError::NotFound { .. } => Category::RouterNotFound,
+                RouterError::Conflict { .. } => Category::RouterConflict,
+                RouterError::InvalidConfig { .. } => Category::RouterInvalidConfig,
+                RouterError::Transient { .. } => Category::RouterTransient,
+                RouterError::Unsupported { .. } => Category::RouterUnsupported,
             },
-            Error::Registry(_) => "invalid_router",
-            Error::MissingField(_) => "invalid_object",
-            Error::Serialize { .. } => "serialize",
-            Error::Finalizer { .. } => "finalizer",
-            Error::ReplicaSetConflict { .. } => "replicaset_conflict",
+            Error::Registry(_) => Category::InvalidRouter,
+            Error::MissingField(_) => Category::InvalidObject,
+            Error::Serialize { .. } => Category::Serialize,
+            Error::Finalizer { .. } => Category::Finalizer,
+            Error::ReplicaSetConflict { .. } => Category::ReplicaSetConflict,
+            Error::ReplicaSetRefused { .. } => Category::ApiRejected,
         }
     }
 
@@ -108,6 +189,7 @@ impl Error {
             Error::Registry(_) => "InvalidRouter",
             Error::Finalizer { .. } => "FinalizerError",
             Error::ReplicaSetConflict { .. } => "ReplicaSetConflict",
+            Error::ReplicaSetRefused { .. } => "RejectedByAPIServer",
             Error::Kube { source, .. } if matches!(source.as_ref(), kube::Error::Api(status) if status.code == 422) => {
                 "RejectedByAPIServer"
             }
@@ -121,12 +203,7 @@ impl Error {
     /// Such an error is reported like an invalid spec.
     pub fn is_permanent(&self) -> bool {
         match self {
-            Error::Kube {
-                action: "create",
-                kind: "ReplicaSet",
-                source,
-                ..
-            } => matches!(source.as_ref(), kube::Error::Api(status) if status.code == 422),
+            Error::ReplicaSetRefused { .. } => true,
             Error::Router { source, .. } => !source.is_retryable(),
             // Retried: it is resolved by deleting or renaming a ReplicaSet that is not watched.
             _ => false,

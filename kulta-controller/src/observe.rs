@@ -5,7 +5,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 use kulta_api::{Rollout, labels};
-use kulta_router::{RouteTarget, TrafficRouter, Verification};
+use kulta_router::{RouteTarget, RouterError, TrafficRouter, Verification};
 
 use crate::context::Context;
 use crate::plan::{
@@ -105,14 +105,13 @@ pub async fn observe(
         .and_then(|w| u8::try_from(w).ok());
     // A route the router cannot use as it is (not a missing one: some routers create their
     // state on the first write, and a route may be created after its Rollout).
-    let structural = |category: &str| category == "invalid_config";
     let mut route_problem = None;
     let route = match requested {
         None => {
             // Nothing asked yet (a first deploy): whether the route can carry the weights at
             // all is known before anything is created.
             if let Err(error) = router.verify_weight(target, 0).await
-                && structural(error.category())
+                && matches!(error, RouterError::InvalidConfig { .. })
             {
                 route_problem = Some(error.to_string());
             }
@@ -132,11 +131,16 @@ pub async fn observe(
                 Ok(Verification::Verified) => RouteObservation::Verified(weight),
                 Ok(Verification::Unsupported) => RouteObservation::Unsupported(weight),
                 Ok(Verification::Pending(reason)) => RouteObservation::Pending { weight, reason },
-                Err(error) => RouteObservation::Failed {
-                    weight,
-                    category: error.category(),
-                    reason: error.to_string(),
-                },
+                Err(error) => {
+                    if matches!(error, RouterError::InvalidConfig { .. }) {
+                        route_problem = Some(error.to_string());
+                    }
+                    RouteObservation::Failed {
+                        weight,
+                        category: error.category(),
+                        reason: error.to_string(),
+                    }
+                }
             }
         }
     };
@@ -147,12 +151,7 @@ pub async fn observe(
         canary_selector,
         stable_record,
         canary_record,
-        route_problem: route_problem.or_else(|| match &route {
-            RouteObservation::Failed {
-                category, reason, ..
-            } if structural(category) => Some(reason.clone()),
-            _ => None,
-        }),
+        route_problem,
         route,
     }
 }

@@ -15,7 +15,7 @@ use kulta_router::{BackendRef, RouteTarget, TrafficRouter};
 use tracing::{info, instrument, warn};
 
 use crate::context::{Context, object_key};
-use crate::error::{Error, Result};
+use crate::error::{Category, Error, Result};
 use crate::plan::{self, PlannedEvent, RolloutState, condition_types, set_condition};
 use crate::{apply, observe};
 
@@ -36,7 +36,7 @@ pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
     let result = Box::pin(reconcile_inner(rollout, &ctx)).await;
     ctx.metrics.reconciled(started.elapsed());
     if let Err(error) = &result {
-        ctx.metrics.reconcile_failed(error.category());
+        ctx.metrics.reconcile_failed(error.category().as_str());
     }
     result
 }
@@ -69,7 +69,7 @@ async fn reconcile_inner(rollout: Arc<Rollout>, ctx: &Arc<Context>) -> Result<Ac
         Err(finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error)) => {
             // A conflict is optimistic concurrency doing its job: retry on a fresh view, no
             // alarm. Everything else is shown in status and as an Event.
-            if error.category() == "conflict" {
+            if error.category() == Category::Conflict {
                 return Err(error);
             }
             match report_error(&ctx, &api, &rollout, &error).await {
@@ -243,7 +243,7 @@ async fn carry_out(
             Ok(()) => break None,
             Err(error) if records_intent && attempt < RECORD_ATTEMPTS => {
                 warn!(error = %error.full_message(), attempt, "unable to record this reconcile in status; planning again on a fresh read");
-                if error.category() != "conflict" {
+                if error.category() != Category::Conflict {
                     tokio::time::sleep(Duration::from_millis(100).saturating_mul(attempt)).await;
                 }
                 attempt = attempt.saturating_add(1);
@@ -447,7 +447,7 @@ async fn report_error(
     error: &Error,
 ) -> Option<Action> {
     let message = error.full_message();
-    warn!(category = error.category(), error = %message, "reconcile failed");
+    warn!(category = %error.category(), error = %message, "reconcile failed");
     let now = ctx.clock.now();
     let generation = rollout.metadata.generation;
     let mut status = rollout.status.clone().unwrap_or_default();
@@ -590,12 +590,12 @@ fn rollout_labels(rollout: &Rollout) -> crate::runtime::metrics::RolloutLabels {
 /// Backoff policy: exponential per object, capped; reset on success.
 pub fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
     let delay = ctx.backoff.next(&object_key(&rollout));
-    let delay = if error.category() == "conflict" {
+    let delay = if error.category() == Category::Conflict {
         delay.checked_div(8).unwrap_or_default()
     } else {
         delay
     };
-    warn!(rollout = %object_key(&rollout), category = error.category(), retry_in = ?delay, "will retry");
+    warn!(rollout = %object_key(&rollout), category = %error.category(), retry_in = ?delay, "will retry");
     Action::requeue(delay)
 }
 
