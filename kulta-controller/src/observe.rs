@@ -1,7 +1,10 @@
 //! Observe: read what the plan needs from the caches and the router. Reads only.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 use kulta_api::{Rollout, labels};
@@ -64,23 +67,23 @@ pub async fn observe(
             .get(&ObjectRef::new(name).within(&namespace))
             .and_then(|cached| ctx.own_services.view(&namespace, name, Some(cached)))
     };
-    let service = |name: Option<&String>| match name {
+    // Each Service read once, for what it selects, KULTA's record on it, and (the canary's)
+    // its selector.
+    let read = |name: Option<&String>| name.and_then(|name| current_service(name));
+    let stable = read(canary.map(|c| &c.stable_service));
+    let canary_svc = read(canary.map(|c| &c.canary_service));
+    let observation = |service: Option<&Arc<Service>>| match service {
         None => ServiceObservation::Missing,
-        Some(name) => match current_service(name) {
-            None => ServiceObservation::Missing,
-            Some(service) => ServiceObservation::Selects(
-                service
-                    .spec
-                    .as_ref()
-                    .and_then(|spec| spec.selector.as_ref())
-                    .and_then(|selector| selector.get(labels::POD_TEMPLATE_HASH_LABEL).cloned()),
-            ),
-        },
+        Some(service) => ServiceObservation::Selects(
+            service
+                .spec
+                .as_ref()
+                .and_then(|spec| spec.selector.as_ref())
+                .and_then(|selector| selector.get(labels::POD_TEMPLATE_HASH_LABEL).cloned()),
+        ),
     };
-    let stable_service = service(canary.map(|c| &c.stable_service));
-    let canary_service = service(canary.map(|c| &c.canary_service));
-    let record = |name: Option<&String>| {
-        name.and_then(|name| current_service(name))
+    let record = |service: Option<&Arc<Service>>| {
+        service
             .map(|service| {
                 let annotation = |key: &str| service.annotations().get(key).cloned();
                 ServiceRecord {
@@ -91,12 +94,14 @@ pub async fn observe(
             })
             .unwrap_or_default()
     };
-    let stable_record = record(canary.map(|c| &c.stable_service));
-    let canary_record = record(canary.map(|c| &c.canary_service));
-    let canary_selector = canary
-        .and_then(|c| current_service(&c.canary_service))
-        .and_then(|service| service.spec.clone())
-        .and_then(|spec| spec.selector)
+    let stable_service = observation(stable.as_ref());
+    let canary_service = observation(canary_svc.as_ref());
+    let stable_record = record(stable.as_ref());
+    let canary_record = record(canary_svc.as_ref());
+    let canary_selector = canary_svc
+        .as_ref()
+        .and_then(|service| service.spec.as_ref())
+        .and_then(|spec| spec.selector.clone())
         .unwrap_or_default();
     let requested = rollout
         .status
