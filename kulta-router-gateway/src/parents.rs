@@ -24,50 +24,33 @@ struct ParentKey<'a> {
     port: Option<i32>,
 }
 
-impl<'a> ParentKey<'a> {
-    fn new(
-        group: Option<&'a str>,
-        kind: Option<&'a str>,
-        namespace: Option<&'a str>,
-        name: &'a str,
-        section_name: Option<&'a str>,
-        port: Option<i32>,
-        route_namespace: &'a str,
-    ) -> Self {
-        Self {
+/// The [`ParentKey`] of a parentRef: the spec's and the status's are two generated types with
+/// the same fields.
+macro_rules! parent_key {
+    ($reference:expr, $route_namespace:expr) => {{
+        let reference = $reference;
+        ParentKey {
             // `""` is the core group (a Service parent), not the default.
-            group: group.unwrap_or(DEFAULT_GROUP),
-            kind: kind.unwrap_or(DEFAULT_KIND),
-            namespace: namespace.unwrap_or(route_namespace),
-            name,
-            section_name: section_name.filter(|section| !section.is_empty()),
-            port,
+            group: reference.group.as_deref().unwrap_or(DEFAULT_GROUP),
+            kind: reference.kind.as_deref().unwrap_or(DEFAULT_KIND),
+            namespace: reference.namespace.as_deref().unwrap_or($route_namespace),
+            name: &reference.name,
+            section_name: reference
+                .section_name
+                .as_deref()
+                .filter(|section| !section.is_empty()),
+            port: reference.port,
         }
-    }
+    }};
+}
 
+impl<'a> ParentKey<'a> {
     fn of_spec(reference: &'a HttpRouteParentRefs, route_namespace: &'a str) -> Self {
-        Self::new(
-            reference.group.as_deref(),
-            reference.kind.as_deref(),
-            reference.namespace.as_deref(),
-            &reference.name,
-            reference.section_name.as_deref(),
-            reference.port,
-            route_namespace,
-        )
+        parent_key!(reference, route_namespace)
     }
 
     fn of_status(entry: &'a HttpRouteStatusParents, route_namespace: &'a str) -> Self {
-        let reference = &entry.parent_ref;
-        Self::new(
-            reference.group.as_deref(),
-            reference.kind.as_deref(),
-            reference.namespace.as_deref(),
-            &reference.name,
-            reference.section_name.as_deref(),
-            reference.port,
-            route_namespace,
-        )
+        parent_key!(&entry.parent_ref, route_namespace)
     }
 }
 
