@@ -94,11 +94,7 @@ fn set_canary_scale_never_shrinks_the_canary_below_the_traffic_it_gets() {
     let mut world = deployed(rollout);
     world.set_image("nginx:2");
     let canary = world.hash();
-    for _ in 0..4 {
-        world.step();
-        world.make_available();
-        world.accept_route();
-    }
+    world.run(4);
     assert!(
         matches!(world.plan().state, RolloutState::Paused { step: 2, .. }),
         "{:?}",
@@ -349,11 +345,7 @@ fn a_requested_weight_keeps_its_pods_before_it_is_verified() {
 fn an_abort_while_a_canary_is_replaced_holds_the_new_revision() {
     let mut world = deployed(readme_rollout());
     world.set_image("nginx:1.26");
-    for _ in 0..6 {
-        world.step();
-        world.make_available();
-        world.accept_route();
-    }
+    world.run(6);
     assert_eq!(world.status().canary_weight, Some(20));
     let first_canary = world.status().canary_revision.clone();
     // A newer template: traffic goes back to stable first, and the gateway takes its time.

@@ -51,11 +51,7 @@ fn a_first_deploy_whose_pods_never_come_up_is_reported_at_the_deadline() {
 fn routing_back_to_stable_that_never_verifies_is_reported_at_the_deadline() {
     let mut world = deployed(with_deadline(vec![set_weight(50), pause(None)]));
     world.set_image("nginx:2");
-    for _ in 0..4 {
-        world.step();
-        world.make_available();
-        world.accept_route();
-    }
+    world.run(4);
     assert_eq!(world.status().canary_weight, Some(50));
     // A newer template: traffic must go back to stable first, and the gateway never confirms.
     world.set_image("nginx:3");
@@ -90,11 +86,7 @@ fn a_promotion_whose_route_never_verifies_is_reported_at_the_deadline() {
 fn times_a_person_wrote_near_the_end_of_time_do_not_panic() {
     let mut world = deployed(with_deadline(vec![set_weight(50), pause(Some("1h"))]));
     world.set_image("nginx:2");
-    for _ in 0..4 {
-        world.step();
-        world.make_available();
-        world.accept_route();
-    }
+    world.run(4);
     let mut status = world.status();
     let end = chrono::DateTime::<chrono::Utc>::MAX_UTC - chrono::Duration::seconds(1);
     status.pause_start_time = Some(end);

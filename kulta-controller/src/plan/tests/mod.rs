@@ -267,6 +267,15 @@ impl World {
         self.route_accepted = true;
     }
 
+    /// Reconciles `times` times, with pods and the gateway keeping up after each.
+    fn run(&mut self, times: usize) {
+        for _ in 0..times {
+            self.step();
+            self.make_available();
+            self.accept_route();
+        }
+    }
+
     /// Reconciles with pods and the gateway keeping up, until nothing changes any more.
     fn settle(&mut self) -> Plan {
         for _ in 0..50 {

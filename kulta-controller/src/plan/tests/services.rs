@@ -72,11 +72,7 @@ fn a_canary_service_deleted_mid_canary_stops_the_weight_from_rising() {
     let mut world = deployed(readme_rollout());
     world.set_image("nginx:1.26");
     // Up to the first pause at 20%.
-    for _ in 0..10 {
-        world.step();
-        world.make_available();
-        world.accept_route();
-    }
+    world.run(10);
     assert_eq!(world.status().canary_weight, Some(20));
     world.canary_service_missing = true;
     world.annotate(labels::PROMOTE_ANNOTATION, "true");
@@ -104,11 +100,7 @@ fn with_its_status_lost_the_stable_revision_is_the_one_the_stable_service_select
     let mut world = deployed(readme_rollout());
     let old = world.hash();
     world.set_image("nginx:1.26");
-    for _ in 0..6 {
-        world.step();
-        world.make_available();
-        world.accept_route();
-    }
+    world.run(6);
     assert_eq!(world.status().canary_weight, Some(20));
     let new = world.hash();
     world.rollout.status = None;
