@@ -33,18 +33,6 @@ use tokio::process::Command;
 /// Longest any one kubectl invocation may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn find_kubectl() -> Option<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Some(path) = std::env::var_os("KUBECTL") {
-        candidates.push(PathBuf::from(path));
-    }
-    if let Some(dir) = std::env::var_os("KULTA_TOOLS_DIR") {
-        candidates.push(PathBuf::from(dir).join("bin/kubectl"));
-    }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/kubectl"));
-    candidates.into_iter().find(|path| path.is_file())
-}
-
 /// A backend with the Rollout CRD, kubectl, a kubeconfig for it, and a PATH on which kubectl
 /// finds the plugin.
 struct Harness {
@@ -67,16 +55,7 @@ struct Outcome {
 impl Harness {
     /// Starts the backend, or returns `None` (after saying so) when kubectl is absent.
     async fn start() -> Option<Harness> {
-        let Some(kubectl) = find_kubectl() else {
-            assert!(
-                std::env::var("KULTA_REQUIRE_KUBECTL").as_deref() != Ok("1"),
-                "kubectl not found and KULTA_REQUIRE_KUBECTL=1 (run scripts/kube-tools.sh)"
-            );
-            eprintln!(
-                "kubectl plugin suite NOT RUN: kubectl not found (run scripts/kube-tools.sh)"
-            );
-            return None;
-        };
+        let kubectl = kulta_test_support::kubectl_for("kubectl plugin suite")?;
         let backend = Backend::start(|builder| builder).await;
         backend.install_crds(&[kulta_api::crd::rollout_crd()]).await;
         let dir = tempfile::tempdir().expect("tempdir");

@@ -6,7 +6,7 @@
 //! the absence into a failure (CI sets it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -18,19 +18,6 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// `$KUBECTL` when set (an explicit choice: no fallback), else the tools directory.
-fn find_kubectl() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("KUBECTL") {
-        return Some(PathBuf::from(path)).filter(|path| path.is_file());
-    }
-    let mut candidates = Vec::new();
-    if let Some(dir) = std::env::var_os("KULTA_TOOLS_DIR") {
-        candidates.push(PathBuf::from(dir).join("bin/kubectl"));
-    }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/kubectl"));
-    candidates.into_iter().find(|path| path.is_file())
-}
 
 /// One sim and a kubectl pointed at it, with its own discovery cache.
 struct Harness {
@@ -50,23 +37,7 @@ struct Outcome {
 impl Harness {
     /// Starts a sim, or returns `None` (after saying so) when kubectl is absent.
     async fn start() -> Option<Harness> {
-        let Some(kubectl) = find_kubectl() else {
-            assert!(
-                std::env::var("KULTA_REQUIRE_KUBECTL").as_deref() != Ok("1"),
-                "kubectl not found and KULTA_REQUIRE_KUBECTL=1 (run scripts/kube-tools.sh)"
-            );
-            // Written to the process's stderr directly (not `eprintln!`, which the test harness
-            // captures), so a plain `cargo test` shows that the suite did not run.
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "kubectl suite NOT RUN: kubectl not found (run scripts/kube-tools.sh)"
-                );
-            });
-            return None;
-        };
+        let kubectl = kulta_test_support::kubectl_for("kubectl suite")?;
         let sim = Sim::start().await.expect("sim starts");
         let dir = tempfile::tempdir().expect("tempdir");
         Some(Harness { sim, kubectl, dir })

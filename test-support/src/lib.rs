@@ -14,6 +14,7 @@
 
 mod audit;
 mod backend;
+mod kubectl;
 mod objects;
 mod proxy;
 mod wait;
@@ -23,5 +24,6 @@ pub use backend::{
     Backend, CLUSTER_ENV, CONTROLLER_IDENTITY, CONTROLLER_SERVICE_ACCOUNT, RequestMark,
     real_cluster_dir,
 };
+pub use kubectl::{find_kubectl, kubectl_for};
 pub use objects::orphaned_replica_set;
 pub use wait::{POLL, wait_for, wait_until};

@@ -137,19 +137,11 @@ struct Server {
 async fn kulta_sim_answers_as_kube_apiserver_1_36_does() {
     let golden_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
     let record = std::env::var(RECORD_ENV).as_deref() == Ok("1");
-    let kubectl = kubectl::find_kubectl();
-    if kubectl.is_none() {
-        assert!(
-            std::env::var("KULTA_REQUIRE_KUBECTL").as_deref() != Ok("1"),
-            "kubectl not found and KULTA_REQUIRE_KUBECTL=1 (run scripts/kube-tools.sh)"
-        );
-        assert!(!record, "recording the golden file needs kubectl");
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "differential kubectl part NOT RUN: kubectl not found (run scripts/kube-tools.sh)"
-        );
-    }
+    let kubectl = kulta_test_support::kubectl_for("differential kubectl part");
+    assert!(
+        kubectl.is_some() || !record,
+        "recording the golden file needs kubectl"
+    );
     let started = Instant::now();
     let mut failures = Vec::new();
     match real_cluster_dir() {

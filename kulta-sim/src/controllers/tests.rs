@@ -25,22 +25,12 @@ where
 }
 
 /// Polls `check` until it returns `Some`, failing the test after `limit`.
-async fn eventually_within<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+async fn eventually_within<T, F, Fut>(what: &str, limit: Duration, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    kulta_test_support::wait_for(what, limit, check).await
 }
 
 fn replicaset(name: &str, replicas: i32, annotations: Value) -> ReplicaSet {

@@ -19,22 +19,12 @@ pub async fn quiet_sim() -> kulta_sim::Sim {
 }
 
 /// Polls `check` until it returns `Some`, failing after `deadline`.
-pub async fn eventually<T, F, Fut>(deadline: Duration, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(deadline: Duration, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let end = tokio::time::Instant::now() + deadline;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "condition not met within {deadline:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    kulta_test_support::wait_for("the condition", deadline, check).await
 }
 
 /// The `Widget` CRD of group `test.kulta.io`, versions v1 (storage) and v1beta1.

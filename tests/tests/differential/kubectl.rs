@@ -1,7 +1,7 @@
 //! The kubectl part: the same real kubectl commands against each server, exit code and output
 //! compared.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -13,21 +13,6 @@ use super::normalize::Names;
 
 /// How long one kubectl command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// `$KUBECTL` when set (an explicit choice: no fallback), else `$KULTA_TOOLS_DIR/bin/kubectl`
-/// or `<workspace>/.tools/bin/kubectl` (installed by `scripts/kube-tools.sh`); as
-/// kulta-sim/tests/kubectl.rs finds it.
-pub fn find_kubectl() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("KUBECTL") {
-        return Some(PathBuf::from(path)).filter(|path| path.is_file());
-    }
-    let mut candidates = Vec::new();
-    if let Some(dir) = std::env::var_os("KULTA_TOOLS_DIR") {
-        candidates.push(PathBuf::from(dir).join("bin/kubectl"));
-    }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/kubectl"));
-    candidates.into_iter().find(|path| path.is_file())
-}
 
 /// One kubectl command: its arguments (after `--kubeconfig`, `--cache-dir` and `-n`) and what
 /// it reads on stdin.
