@@ -48,16 +48,30 @@ async fn reconcile_inner(rollout: Arc<Rollout>, ctx: &Arc<Context>) -> Result<Ac
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
     let rollout = Arc::new(ctx.freshest(&rollout));
-    if rollout.meta().deletion_timestamp.is_none() {
-        // An invalid spec touches nothing, not even the finalizer.
-        if let Err(errors) = resolve(&ctx, &rollout) {
-            return invalid(&ctx, &api, &rollout, &errors).await;
+    // Resolved once per reconcile: validation, and the router for the spec.
+    let resolved = if rollout.meta().deletion_timestamp.is_none() {
+        match resolve(&ctx, &rollout) {
+            Ok(resolved) => Some(resolved),
+            // An invalid spec touches nothing, not even the finalizer.
+            Err(errors) => return invalid(&ctx, &api, &rollout, &errors).await,
         }
-    }
+    } else {
+        None
+    };
     let result = finalizer::finalizer(&api, labels::FINALIZER, rollout.clone(), |event| async {
-        match event {
-            FinalizerEvent::Apply(rollout) => reconcile_live(&ctx, &api, &rollout).await,
-            FinalizerEvent::Cleanup(rollout) => cleanup(&ctx, &rollout).await,
+        match (event, &resolved) {
+            (FinalizerEvent::Apply(rollout), Some((router, target))) => {
+                reconcile_live(&ctx, &api, &rollout, router.as_ref(), target).await
+            }
+            // Apply comes only for a Rollout not being deleted, resolved above; this arm keeps
+            // the match total.
+            (FinalizerEvent::Apply(rollout), None) => match resolve(&ctx, &rollout) {
+                Ok((router, target)) => {
+                    reconcile_live(&ctx, &api, &rollout, router.as_ref(), &target).await
+                }
+                Err(errors) => invalid(&ctx, &api, &rollout, &errors).await,
+            },
+            (FinalizerEvent::Cleanup(rollout), _) => cleanup(&ctx, &rollout).await,
         }
     })
     .await;
@@ -152,12 +166,15 @@ async fn invalid(
     Ok(Action::await_change())
 }
 
-async fn reconcile_live(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout) -> Result<Action> {
-    let (router, target) = match resolve(ctx, rollout) {
-        Ok(resolved) => resolved,
-        Err(errors) => return invalid(ctx, api, rollout, &errors).await,
-    };
-    let observed = observe::observe(ctx, rollout, router.as_ref(), &target).await;
+/// Reconciles a valid Rollout that is not being deleted, with its `router` and `target`.
+async fn reconcile_live(
+    ctx: &Context,
+    api: &Api<Rollout>,
+    rollout: &Rollout,
+    router: &dyn TrafficRouter,
+    target: &RouteTarget,
+) -> Result<Action> {
+    let observed = observe::observe(ctx, rollout, router, target).await;
     let plan = plan::plan(rollout, &observed, ctx.clock.now());
     if plan.state == RolloutState::InvalidSpec {
         write_status(ctx, api, rollout, &plan.status).await?;
@@ -165,8 +182,7 @@ async fn reconcile_live(ctx: &Context, api: &Api<Rollout>, rollout: &Rollout) ->
         return Ok(Action::await_change());
     }
     info!(state = ?plan.state, step = plan.status.current_step_index, "planned");
-    let (plan, counts_wait) =
-        carry_out(ctx, api, rollout, plan, observed, router.as_ref(), &target).await?;
+    let (plan, counts_wait) = carry_out(ctx, api, rollout, plan, observed, router, target).await?;
     ctx.metrics.observe_rollout(
         rollout_labels(rollout),
         router.kind(),
