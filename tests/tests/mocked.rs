@@ -265,6 +265,9 @@ async fn a_pending_verification_never_advances() {
             plane.calls().contains(&Call::SetWeight(50)).then_some(())
         })
         .await;
+    // Pending for longer than a route takes to be taken up: the router's reason is shown.
+    cluster.clock.freeze();
+    cluster.clock.advance(chrono::Duration::seconds(10));
     for _ in 0..3 {
         cluster.touch_and_wait_reconcile("web", "web-route").await;
     }
@@ -287,6 +290,7 @@ async fn a_pending_verification_never_advances() {
     assert_eq!(status.stable_revision.as_deref(), Some(stable.as_str()));
 
     plane.pending.store(false, Ordering::SeqCst);
+    cluster.clock.thaw();
     cluster
         .wait_status("web", "paused at 50%", paused_at_50)
         .await;

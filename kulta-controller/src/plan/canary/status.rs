@@ -270,10 +270,11 @@ impl Planner<'_> {
     /// asked for.
     fn traffic_routed(&self) -> Value {
         match (&self.observed.route, self.route_weight) {
-            // Asked again while the router says why it is not there yet: its reason is what a
-            // person can act on.
+            // Asked again while the router says why it is not there yet: once that has lasted
+            // (as for the message), its reason is what a person can act on. Not before: a
+            // route that is merely being taken up would cost a status write per step.
             (RouteObservation::Pending { weight, reason }, Some(requested))
-                if *weight == requested =>
+                if *weight == requested && self.pending_long_enough() =>
             {
                 Value::new(
                     false,

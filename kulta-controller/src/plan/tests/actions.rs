@@ -386,3 +386,38 @@ fn an_abort_while_a_canary_is_replaced_holds_the_new_revision() {
     world.step();
     assert!(world.status().desired_canary_weight.unwrap_or(0) > 0);
 }
+
+#[test]
+fn a_weight_being_taken_up_shows_the_routers_reason_only_once_it_has_waited() {
+    let mut world = deployed(readme_rollout());
+    world.set_image("nginx:1.26");
+    world.step();
+    world.make_available();
+    assert_eq!(world.step().route_weight, Some(20));
+    // Asked again while the gateway takes it up: TrafficRouted stays as it was, so the status
+    // needs no write for it.
+    let asked = world.status().conditions.clone();
+    assert_eq!(world.step().route_weight, Some(20));
+    assert_eq!(
+        world.condition(condition_types::TRAFFIC_ROUTED).1,
+        "WeightRequested"
+    );
+    assert_eq!(world.status().conditions, asked);
+    // Still pending later: the router's reason is what to act on.
+    world.advance(6);
+    world.step();
+    assert_eq!(
+        world.condition(condition_types::TRAFFIC_ROUTED),
+        ("False".to_string(), "VerificationPending".to_string())
+    );
+    let routed = world
+        .status()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == condition_types::TRAFFIC_ROUTED)
+        .map(|c| c.message.clone());
+    assert_eq!(
+        routed.as_deref(),
+        Some("canary weight 20: parent has not accepted the route")
+    );
+}
