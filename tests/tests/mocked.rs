@@ -140,6 +140,21 @@ async fn new_revision_of_web(cluster: &TestCluster) -> String {
     template_hash(&created)
 }
 
+/// Creates `web` with one 50% step and waits for `InvalidSpec=True`; returns the status and the
+/// condition's message.
+async fn create_invalid_web(cluster: &TestCluster) -> (RolloutStatus, String) {
+    cluster
+        .create_rollout(&rollout("web").steps([set_weight(50)]).build())
+        .await;
+    let status = cluster
+        .wait_status("web", "InvalidSpec", |s| {
+            condition_is(s, "InvalidSpec", "True")
+        })
+        .await;
+    let message = condition_message(&status, "InvalidSpec").unwrap_or_default();
+    (status, message)
+}
+
 fn paused_at_50(status: &RolloutStatus) -> bool {
     status.current_step_index == Some(1) && status.canary_weight == Some(50)
 }
@@ -303,15 +318,7 @@ async fn a_router_that_cannot_set_weights_is_refused_as_an_invalid_spec() {
         ..Capabilities::WEIGHTS_ONLY
     })
     .await;
-    cluster
-        .create_rollout(&rollout("web").steps([set_weight(50)]).build())
-        .await;
-    let status = cluster
-        .wait_status("web", "InvalidSpec", |s| {
-            condition_is(s, "InvalidSpec", "True")
-        })
-        .await;
-    let message = condition_message(&status, "InvalidSpec").unwrap_or_default();
+    let (_, message) = create_invalid_web(&cluster).await;
     assert!(message.contains("cannot set weights"), "{message}");
     cluster.wait_event("web", "InvalidSpec").await;
     assert!(cluster.replica_set_scales("web").await.is_empty());
@@ -326,15 +333,7 @@ async fn a_router_that_cannot_set_weights_is_refused_as_an_invalid_spec() {
 async fn a_router_refusing_the_operation_is_reported_like_an_invalid_spec() {
     let (cluster, plane) = cluster_with_mock(Capabilities::WEIGHTS_ONLY).await;
     plane.refuses_weights.store(true, Ordering::SeqCst);
-    cluster
-        .create_rollout(&rollout("web").steps([set_weight(50)]).build())
-        .await;
-    let status = cluster
-        .wait_status("web", "InvalidSpec", |s| {
-            condition_is(s, "InvalidSpec", "True")
-        })
-        .await;
-    let message = condition_message(&status, "InvalidSpec").unwrap_or_default();
+    let (status, message) = create_invalid_web(&cluster).await;
     assert!(message.contains("does not support set_weight"), "{message}");
     assert_eq!(
         condition_reason(&status, "InvalidSpec").as_deref(),
