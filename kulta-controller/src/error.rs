@@ -172,6 +172,8 @@ impl Error {
                 RouterError::InvalidConfig { .. } => Category::RouterInvalidConfig,
                 RouterError::Transient { .. } => Category::RouterTransient,
                 RouterError::Unsupported { .. } => Category::RouterUnsupported,
+                // A kind this build does not know: retried or not as the router says.
+                _ => Category::RouterTransient,
             },
             Error::Registry(_) => Category::InvalidRouter,
             Error::MissingField(_) => Category::InvalidObject,

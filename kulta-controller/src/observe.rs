@@ -127,7 +127,8 @@ pub async fn observe(
             let label = match &result {
                 Ok(Verification::Verified) => "verified",
                 Ok(Verification::Unsupported) => "unsupported",
-                Ok(Verification::Pending(_)) => "pending",
+                // A kind of answer this build does not know counts as not verified.
+                Ok(_) => "pending",
                 Err(error) => error.category(),
             };
             ctx.metrics
@@ -136,6 +137,12 @@ pub async fn observe(
                 Ok(Verification::Verified) => RouteObservation::Verified(weight),
                 Ok(Verification::Unsupported) => RouteObservation::Unsupported(weight),
                 Ok(Verification::Pending(reason)) => RouteObservation::Pending { weight, reason },
+                Ok(other) => RouteObservation::Pending {
+                    weight,
+                    reason: format!(
+                        "the router answered {other:?}, which this controller does not know"
+                    ),
+                },
                 Err(error) => {
                     if matches!(error, RouterError::InvalidConfig { .. }) {
                         route_problem = Some(error.to_string());

@@ -3,6 +3,7 @@
 
 /// An error of a [`crate::TrafficRouter`] call.
 #[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
 pub enum RouterError {
     /// An object the router needs does not exist, e.g. `HTTPRoute default/my-app-route`, or a
     /// referenced object lacks a part the router needs, e.g.
@@ -98,6 +99,7 @@ impl RouterError {
 /// An error of [`crate::RouterRegistry::resolve`]; both variants mean the Rollout spec needs a
 /// change (the controller shows them as `InvalidSpec`).
 #[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
 pub enum RegistryError {
     /// No factory is registered under the spec's key.
     #[error("unknown traffic router \"{key}\"; {}", known_routers(known))]

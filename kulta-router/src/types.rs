@@ -124,6 +124,7 @@ impl WriteOutcome {
 
 /// The answer of [`crate::TrafficRouter::verify_weight`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Verification {
     /// The data plane has accepted the desired weights.
     Verified,
@@ -169,6 +170,7 @@ pub struct HeaderMatch {
 
 /// How a string is compared.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum StringMatch {
     /// Equal to the string.
     Exact(String),
