@@ -2,6 +2,7 @@
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kulta_api::Rollout;
+use kulta_api::labels::POD_TEMPLATE_HASH_LABEL;
 use serde_json::json;
 
 /// The ReplicaSet `rollout` would create for its template with `image` in its first container,
@@ -13,14 +14,14 @@ pub fn orphaned_replica_set(rollout: &Rollout, image: &str) -> (String, String, 
     template.raw_mut()["spec"]["containers"][0]["image"] = json!(image);
     let hash = kulta_api::hash::revision_hash(&template);
     let mut pod_template = template.raw().clone();
-    pod_template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+    pod_template["metadata"]["labels"][POD_TEMPLATE_HASH_LABEL] = json!(hash);
     let mut selector = rollout
         .spec
         .selector
         .match_labels
         .clone()
         .unwrap_or_default();
-    selector.insert("pod-template-hash".into(), hash.clone());
+    selector.insert(POD_TEMPLATE_HASH_LABEL.into(), hash.clone());
     let name = format!(
         "{}-{hash}",
         rollout.metadata.name.as_deref().expect("a named Rollout")

@@ -610,6 +610,16 @@ impl TestCluster {
         self.controller_writes_since(&mark).await
     }
 
+    /// Write requests the controller made since `mark` to anything but Rollouts (their status
+    /// and finalizer) and Events: what a Rollout that only reports wrote beyond its report.
+    pub async fn controller_writes_beside_rollouts(&self, mark: &RequestMark) -> Vec<Request> {
+        self.controller_writes_since(mark)
+            .await
+            .into_iter()
+            .filter(|r| r.resource != "events" && r.resource != "rollouts")
+            .collect()
+    }
+
     /// Write requests made by the controller since `mark`.
     pub async fn controller_writes_since(&self, mark: &RequestMark) -> Vec<Request> {
         self.requests_since(mark)

@@ -197,15 +197,9 @@ async fn an_annotation_value_that_is_not_an_action_is_reported_and_changes_nothi
     );
     stays_at(&cluster, "web", 1).await;
     let writes: Vec<_> = cluster
-        .requests_since(&mark)
+        .controller_writes_beside_rollouts(&mark)
         .await
         .into_iter()
-        .filter(|r| {
-            r.identity == cluster.controller_identity()
-                && !matches!(r.verb.as_str(), "get" | "list" | "watch")
-                && r.resource != "events"
-                && r.resource != "rollouts"
-        })
         .map(|r| (r.verb, r.resource, r.name))
         .collect();
     assert!(writes.is_empty(), "only the Rollout and Events: {writes:?}");

@@ -50,14 +50,11 @@ async fn a_canary_service_that_selects_nothing_holds_the_new_revision_back() {
     cluster.set_image("web", "nginx:1.26").await;
     held_back(&cluster, "canary Service web-canary selects app=nothing").await;
     let writes: Vec<_> = cluster
-        .requests_since(&mark)
+        .controller_writes_since(&mark)
         .await
         .into_iter()
         .filter(|r| {
-            r.identity == cluster.controller_identity()
-                && !matches!(r.verb.as_str(), "get" | "list" | "watch")
-                && !(r.resource == "rollouts" && r.subresource == "status")
-                && r.resource != "events"
+            !(r.resource == "rollouts" && r.subresource == "status") && r.resource != "events"
         })
         .map(|r| (r.verb, r.resource, r.name))
         .collect();

@@ -87,6 +87,15 @@ fn bump(route: &mut Value, field: &str) {
     route["metadata"][field] = next;
 }
 
+/// Another writer's change: a new rule at the front shifts every index.
+fn someone_else_adds_a_rule(route: &mut Value) {
+    if let Some(rules) = route["spec"]["rules"].as_array_mut() {
+        rules.insert(0, json!({"backendRefs": [{"name": "other"}]}));
+    }
+    bump(route, "resourceVersion");
+    bump(route, "generation");
+}
+
 fn api_error(code: u16, reason: &str, message: &str) -> kube::Error {
     kube::Error::Api(Status::failure(message, reason).with_code(code).boxed())
 }
@@ -122,12 +131,8 @@ impl RouteStore for FakeStore {
             return Err(api_error(404, "NotFound", "httproutes not found"));
         };
         if races > 0 {
-            // Another writer got there first: a new rule at the front shifts every index.
-            if let Some(rules) = stored["spec"]["rules"].as_array_mut() {
-                rules.insert(0, json!({"backendRefs": [{"name": "other"}]}));
-            }
-            bump(stored, "resourceVersion");
-            bump(stored, "generation");
+            // Another writer got there first.
+            someone_else_adds_a_rule(stored);
         }
         let mut patched = stored.clone();
         let applied = json_patch::patch(&mut patched, &patch);
@@ -467,10 +472,7 @@ async fn a_write_from_a_stale_cache_is_refused_and_made_from_a_fresh_read() {
             .routes
             .get_mut(&RouteKey::new("default", "app-route"))
             .expect("stored");
-        if let Some(rules) = stored["spec"]["rules"].as_array_mut() {
-            rules.insert(0, json!({"backendRefs": [{"name": "other"}]}));
-        }
-        bump(stored, "resourceVersion");
+        someone_else_adds_a_rule(stored);
     }
     let app = target(json!({"httpRoute": "app-route"}));
 
