@@ -8,9 +8,8 @@
 //! | Rollout | everything the plan reads | managedFields |
 //! | ReplicaSet | labels, annotations, owners, `spec.replicas`, status | managedFields, `spec.template`, last-applied |
 //! | Service | name, namespace, resourceVersion, `spec.selector`, KULTA's claim and pin annotations | managedFields, labels, other annotations, other spec, status |
-//! | HTTPRoute | spec and status | managedFields, last-applied |
+//! | Objects routers reference (`watched`) | everything else | managedFields, last-applied |
 
-use gateway_api::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use kube::ResourceExt;
@@ -58,10 +57,11 @@ pub fn service(service: &mut Service) {
     });
 }
 
-/// Trims a cached HTTPRoute.
-pub fn http_route(route: &mut HttpRoute) {
-    route.managed_fields_mut().clear();
-    route.annotations_mut().remove(LAST_APPLIED);
+/// Trims a cached object a router references (of whatever kind): routers read its spec and
+/// status.
+pub fn referenced(object: &mut kube::api::DynamicObject) {
+    object.managed_fields_mut().clear();
+    object.annotations_mut().remove(LAST_APPLIED);
 }
 
 #[cfg(test)]

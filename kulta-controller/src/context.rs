@@ -21,6 +21,8 @@ pub struct Context {
     pub client: kube::Client,
     /// Routers by spec key.
     pub routers: RouterRegistry,
+    /// The objects routers reference, watched for them.
+    pub watched: Arc<crate::watched::WatchedObjects>,
     /// Event publisher.
     pub events: crate::events::EventPublisher,
     /// The clock.

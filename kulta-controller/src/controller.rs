@@ -7,17 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use gateway_api::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller as KubeController};
-use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use kulta_api::{Rollout, labels};
 use kulta_router::{RouterFactory, RouterRegistry};
-use kulta_router_gateway::{GatewayApiRouterFactory, RouteCache, RouteKey};
+use kulta_router_gateway::GatewayApiRouterFactory;
 use tracing::debug;
 
 use crate::clock::{Clock, SystemClock};
@@ -26,6 +25,7 @@ use crate::index::{Index, ObjectName};
 use crate::own_writes::OwnWrites;
 use crate::reconcile::{error_policy, reconcile};
 use crate::runtime::metrics::Metrics;
+use crate::watched::WatchedObjects;
 use crate::{cache_trim, triggers};
 
 type Shutdown = Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>>;
@@ -41,25 +41,13 @@ pub const DEFAULT_CONCURRENCY: u16 = 256;
 pub struct Controller;
 
 impl Controller {
-    /// A builder for a controller on `client`, with the Gateway API router registered. The
-    /// router reads HTTPRoutes from the controller's route watch.
+    /// A builder for a controller on `client`, with the Gateway API router registered.
     pub fn builder(client: Client) -> ControllerBuilder {
-        let (store, route_writer) = reflector::store::<HttpRoute>();
-        let own_routes: Arc<OwnWrites<HttpRoute>> = Arc::default();
-        let watched = WatchedRoutes {
-            store,
-            written: own_routes.clone(),
-        };
-        let mut routers = RouterRegistry::new();
-        routers.register(GatewayApiRouterFactory::with_cache(
-            client.clone(),
-            Arc::new(watched),
-        ));
+        let factories: Vec<Box<dyn RouterFactory>> =
+            vec![Box::new(GatewayApiRouterFactory::new(client.clone()))];
         ControllerBuilder {
             client,
-            routers,
-            route_writer,
-            own_routes,
+            factories,
             namespace: None,
             concurrency: DEFAULT_CONCURRENCY,
             clock: Arc::new(SystemClock),
@@ -72,33 +60,11 @@ impl Controller {
     }
 }
 
-/// The route watch's store with the Gateway API router's own writes laid over it, until the
-/// watch delivers them: the router reads routes here instead of from the API server.
-struct WatchedRoutes {
-    store: Store<HttpRoute>,
-    written: Arc<OwnWrites<HttpRoute>>,
-}
-
-impl RouteCache for WatchedRoutes {
-    fn get(&self, key: &RouteKey) -> Option<Arc<HttpRoute>> {
-        let cached = self
-            .store
-            .get(&ObjectRef::new(&key.name).within(&key.namespace));
-        self.written.view(&key.namespace, &key.name, cached)
-    }
-
-    fn record(&self, written: HttpRoute) {
-        self.written.record(written);
-    }
-}
-
 /// Configures and runs the controller.
 pub struct ControllerBuilder {
     client: Client,
-    routers: RouterRegistry,
-    route_writer: Writer<HttpRoute>,
-    /// The Gateway API router's own route writes.
-    own_routes: Arc<OwnWrites<HttpRoute>>,
+    /// Router factories in registration order (a later key replaces an earlier one).
+    factories: Vec<Box<dyn RouterFactory>>,
     namespace: Option<String>,
     concurrency: u16,
     clock: Arc<dyn Clock>,
@@ -113,7 +79,7 @@ impl ControllerBuilder {
     /// Registers a traffic router; a factory with the key of an existing one replaces it.
     #[must_use]
     pub fn router(mut self, factory: impl RouterFactory + 'static) -> Self {
-        self.routers.register(factory);
+        self.factories.push(Box::new(factory));
         self
     }
 
@@ -175,7 +141,6 @@ impl ControllerBuilder {
         let synced = Arc::new(SyncTracker::new(3, self.on_ready.take()));
         let (rollout_store, rollout_writer) = reflector::store::<Rollout>();
         let by_service = Arc::new(Index::new(services_of));
-        let by_route = Arc::new(Index::new(routes_of));
         let by_owner = Arc::new(Index::new(controller_uid));
         let rollout_stream = watcher(self.api::<Rollout>(&client), watcher::Config::default())
             .default_backoff()
@@ -183,11 +148,10 @@ impl ControllerBuilder {
             .inspect(synced.marker(0))
             .reflect(rollout_writer)
             .inspect({
-                let (by_service, by_route) = (by_service.clone(), by_route.clone());
+                let by_service = by_service.clone();
                 move |event| {
                     if let Ok(event) = event {
                         by_service.observe(event);
-                        by_route.observe(event);
                     }
                 }
             })
@@ -229,23 +193,19 @@ impl ControllerBuilder {
             .inspect(synced.marker(2))
             .reflect(svc_writer)
             .touched_objects();
-        // HTTPRoutes: mapped to the Rollouts that name them, and cached for the Gateway API
-        // router's verification and writes.
-        let route_stream = watcher(self.api::<HttpRoute>(&client), watcher::Config::default())
-            .default_backoff()
-            .modify(cache_trim::http_route)
-            .reflect(self.route_writer)
-            .touched_objects()
-            .filter(|event| {
-            if let Err(error) = event {
-                debug!(%error, "HTTPRoute watch unavailable (are the Gateway API CRDs installed?)");
-            }
-            futures::future::ready(event.is_ok())
-        });
+        // The objects routers reference: watched by kind as routers name them, cached for the
+        // routers, and mapped to the Rollouts that name them (see `watched`).
+        let (watched, woken) = WatchedObjects::new(client.clone(), self.namespace.clone());
+        let mut routers = RouterRegistry::new();
+        for mut factory in self.factories {
+            factory.attach(watched.clone());
+            routers.register(factory);
+        }
 
         let ctx = Arc::new(Context {
             client: client.clone(),
-            routers: self.routers,
+            routers,
+            watched,
             events: crate::events::EventPublisher::new(
                 client.clone(),
                 &self.reporter,
@@ -266,7 +226,6 @@ impl ControllerBuilder {
             counts: Default::default(),
         });
 
-        let own_routes = self.own_routes;
         let mut controller = KubeController::for_stream(rollout_stream, rollout_store)
             .with_config(ControllerConfig::default().concurrency(self.concurrency))
             .owns_stream(rs_stream)
@@ -277,13 +236,7 @@ impl ControllerBuilder {
                 let key = (service.namespace().unwrap_or_default(), service.name_any());
                 object_refs(by_service.get(&key))
             })
-            .watches_stream(route_stream, move |route: HttpRoute| {
-                if own_routes.is_echo(&route) {
-                    return Vec::new();
-                }
-                let key = (route.namespace().unwrap_or_default(), route.name_any());
-                object_refs(by_route.get(&key))
-            });
+            .reconcile_on(woken);
         if let Some(shutdown) = self.shutdown {
             controller = controller.graceful_shutdown_on(shutdown);
         }
@@ -373,32 +326,6 @@ fn services_of(rollout: &Rollout) -> Vec<ObjectName> {
         .collect()
 }
 
-/// The HTTPRoutes a Rollout's Gateway API router writes (index keys: namespace and name).
-fn routes_of(rollout: &Rollout) -> Vec<ObjectName> {
-    let namespace = rollout.namespace().unwrap_or_default();
-    let Some(gateway) = rollout
-        .spec
-        .strategy
-        .canary
-        .as_ref()
-        .and_then(|c| c.traffic_routing.as_ref())
-        .and_then(|t| t.gateway_api.as_ref())
-    else {
-        return Vec::new();
-    };
-    let single = gateway
-        .http_route
-        .iter()
-        .map(|name| (namespace.clone(), name.clone()));
-    let listed = gateway.http_routes.iter().flatten().map(|r| {
-        (
-            r.namespace.clone().unwrap_or_else(|| namespace.clone()),
-            r.name.clone(),
-        )
-    });
-    single.chain(listed).collect()
-}
-
 /// The uid of a ReplicaSet's controlling owner (index key).
 fn controller_uid(replica_set: &ReplicaSet) -> Vec<String> {
     replica_set
@@ -415,7 +342,7 @@ mod tests {
     use kulta_api::testing::RolloutBuilder;
 
     #[test]
-    fn a_rollout_is_found_by_its_services_and_routes() {
+    fn a_rollout_is_found_by_its_services() {
         let rollout = RolloutBuilder::new("web").build();
         let namespace = rollout.namespace().unwrap_or_default();
         let canary = rollout
@@ -431,8 +358,5 @@ mod tests {
                 (namespace.clone(), canary.canary_service.clone())
             ]
         );
-        let routes = routes_of(&rollout);
-        assert!(!routes.is_empty(), "the builder's Rollout names a route");
-        assert!(routes.iter().all(|(ns, _)| *ns == namespace));
     }
 }

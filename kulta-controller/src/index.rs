@@ -1,7 +1,7 @@
 //! Secondary indexes over watch streams.
 //!
 //! kube's reflector stores find an object by namespace and name only. The controller also needs
-//! "which Rollouts name this Service (or this HTTPRoute)" on every Service and route event, and
+//! "which Rollouts name this Service" on every Service event, and
 //! "which ReplicaSets does this Rollout own" on every reconcile. Scanning a store for those is
 //! linear in the cluster: with a thousand Rollouts, every route event looked at a thousand
 //! Rollouts and every reconcile at three thousand ReplicaSets. An [`Index`] answers them from a

@@ -28,6 +28,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod runtime;
 pub mod triggers;
+pub mod watched;
 
 pub use controller::{Controller, ControllerBuilder};
 pub use error::{Error, Result};

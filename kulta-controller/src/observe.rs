@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 use kulta_api::{Rollout, labels};
-use kulta_router::{RouteTarget, RouterError, TrafficRouter, Verification};
+use kulta_router::{ResourceRef, RouteTarget, RouterError, TrafficRouter, Verification};
 
 use crate::context::Context;
 use crate::plan::{
@@ -16,12 +16,13 @@ use crate::plan::{
 };
 
 /// Reads the Rollout's ReplicaSets and Services from the caches and asks the router about the
-/// weight last requested.
+/// weight last requested; `references` are the objects the router references.
 pub async fn observe(
     ctx: &Context,
     rollout: &Rollout,
     router: &dyn TrafficRouter,
     target: &RouteTarget,
+    references: &[ResourceRef],
 ) -> Observed {
     let namespace = rollout.namespace().unwrap_or_default();
     let uid = rollout.uid().unwrap_or_default();
@@ -165,6 +166,7 @@ pub async fn observe(
         canary_record,
         route_problem,
         route,
+        route_watched: ctx.watched.watching(references),
     }
 }
 

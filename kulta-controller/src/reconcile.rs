@@ -11,7 +11,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use kulta_api::validation::FieldError;
 use kulta_api::{Rollout, RolloutStatus, labels};
-use kulta_router::{BackendRef, RouteTarget, TrafficRouter};
+use kulta_router::{BackendRef, ResourceRef, RouteTarget, TrafficRouter};
 use tracing::{info, instrument, warn};
 
 use crate::context::{Context, object_key};
@@ -60,15 +60,13 @@ async fn reconcile_inner(rollout: Arc<Rollout>, ctx: &Arc<Context>) -> Result<Ac
     };
     let result = finalizer::finalizer(&api, labels::FINALIZER, rollout.clone(), |event| async {
         match (event, &resolved) {
-            (FinalizerEvent::Apply(rollout), Some((router, target))) => {
-                reconcile_live(&ctx, &api, &rollout, router.as_ref(), target).await
+            (FinalizerEvent::Apply(rollout), Some(resolved)) => {
+                reconcile_live(&ctx, &api, &rollout, resolved).await
             }
             // Apply comes only for a Rollout not being deleted, resolved above; this arm keeps
             // the match total.
             (FinalizerEvent::Apply(rollout), None) => match resolve(&ctx, &rollout) {
-                Ok((router, target)) => {
-                    reconcile_live(&ctx, &api, &rollout, router.as_ref(), &target).await
-                }
+                Ok(resolved) => reconcile_live(&ctx, &api, &rollout, &resolved).await,
                 Err(errors) => invalid(&ctx, &api, &rollout, &errors).await,
             },
             (FinalizerEvent::Cleanup(rollout), _) => cleanup(&ctx, &rollout).await,
@@ -102,12 +100,18 @@ async fn reconcile_inner(rollout: Arc<Rollout>, ctx: &Arc<Context>) -> Result<Ac
     }
 }
 
-/// The router and its target for `rollout`, or the field errors that make it invalid
-/// (validation, an unknown router, a router refusing its config or lacking weights).
-fn resolve(
-    ctx: &Context,
-    rollout: &Rollout,
-) -> Result<(Arc<dyn TrafficRouter>, RouteTarget), Vec<FieldError>> {
+/// What a valid Rollout resolves to.
+struct Resolved {
+    router: Arc<dyn TrafficRouter>,
+    target: RouteTarget,
+    /// The objects the router reads or writes for the target, watched for it.
+    references: Vec<ResourceRef>,
+}
+
+/// The router, its target and the objects it references for `rollout`, or the field errors that
+/// make it invalid (validation, an unknown router, a router refusing its config or lacking
+/// weights).
+fn resolve(ctx: &Context, rollout: &Rollout) -> Result<Resolved, Vec<FieldError>> {
     kulta_api::validation::validate(rollout)?;
     let field = |message: String| {
         vec![FieldError {
@@ -150,7 +154,14 @@ fn resolve(
         },
         config,
     };
-    Ok((router, target))
+    let references = router
+        .referenced_objects(&target)
+        .map_err(|e| field(format!("traffic router {key}: {e}")))?;
+    Ok(Resolved {
+        router,
+        target,
+        references,
+    })
 }
 
 async fn invalid(
@@ -159,6 +170,7 @@ async fn invalid(
     rollout: &Rollout,
     errors: &[FieldError],
 ) -> Result<Action> {
+    ctx.watched.untrack(&ObjectRef::from_obj(rollout));
     let plan = plan::invalid_spec_plan(rollout, errors, ctx.clock.now());
     warn!(errors = %plan.status.message.as_deref().unwrap_or_default(), "invalid spec");
     write_status(ctx, api, rollout, &plan.status).await?;
@@ -166,15 +178,17 @@ async fn invalid(
     Ok(Action::await_change())
 }
 
-/// Reconciles a valid Rollout that is not being deleted, with its `router` and `target`.
+/// Reconciles a valid Rollout that is not being deleted, with what it resolved to.
 async fn reconcile_live(
     ctx: &Context,
     api: &Api<Rollout>,
     rollout: &Rollout,
-    router: &dyn TrafficRouter,
-    target: &RouteTarget,
+    resolved: &Resolved,
 ) -> Result<Action> {
-    let observed = observe::observe(ctx, rollout, router, target).await;
+    let (router, target) = (resolved.router.as_ref(), &resolved.target);
+    ctx.watched
+        .track(&ObjectRef::from_obj(rollout), &resolved.references);
+    let observed = observe::observe(ctx, rollout, router, target, &resolved.references).await;
     let plan = plan::plan(rollout, &observed, ctx.clock.now());
     if plan.state == RolloutState::InvalidSpec {
         write_status(ctx, api, rollout, &plan.status).await?;
@@ -182,7 +196,7 @@ async fn reconcile_live(
         return Ok(Action::await_change());
     }
     info!(state = ?plan.state, step = plan.status.current_step_index, "planned");
-    let (plan, counts_wait) = carry_out(ctx, api, rollout, plan, observed, router, target).await?;
+    let (plan, counts_wait) = carry_out(ctx, api, rollout, plan, observed, resolved).await?;
     ctx.metrics.observe_rollout(
         rollout_labels(rollout),
         router.kind(),
@@ -228,9 +242,9 @@ async fn carry_out(
     rollout: &Rollout,
     plan: plan::Plan,
     observed: plan::Observed,
-    router: &dyn TrafficRouter,
-    target: &RouteTarget,
+    resolved: &Resolved,
 ) -> Result<(plan::Plan, Option<Duration>)> {
+    let (router, target) = (resolved.router.as_ref(), &resolved.target);
     let mut plan = plan;
     let mut observed = observed;
     let mut base = rollout.clone();
@@ -278,7 +292,7 @@ async fn carry_out(
                 // for more.
                 let mut view = fresh.clone();
                 view.status = Some(plan.status.clone());
-                observed = observe::observe(ctx, &view, router, target).await;
+                observed = observe::observe(ctx, &view, router, target, &resolved.references).await;
                 let again = plan::plan(&view, &observed, ctx.clock.now());
                 events.append(&mut plan.events);
                 plan = again;
@@ -338,7 +352,7 @@ fn only_counts_differ(current: Option<&RolloutStatus>, planned: &RolloutStatus) 
 /// Deleting: traffic back to 100% stable and nothing of ours left in the routes, then the
 /// finalizer goes. A Rollout whose router cannot be resolved any more has nothing we can clean.
 async fn cleanup(ctx: &Context, rollout: &Rollout) -> Result<Action> {
-    if let Ok((router, target)) = resolve(ctx, rollout) {
+    if let Ok(Resolved { router, target, .. }) = resolve(ctx, rollout) {
         let result = router.remove_managed_routes(&target).await;
         ctx.metrics.router_operation(
             router.kind(),
@@ -365,6 +379,7 @@ async fn cleanup(ctx: &Context, rollout: &Rollout) -> Result<Action> {
     }
     release_services(ctx, rollout).await?;
     ctx.forget(rollout);
+    ctx.watched.untrack(&ObjectRef::from_obj(rollout));
     ctx.metrics.forget_rollout(&rollout_labels(rollout));
     Ok(Action::await_change())
 }

@@ -5,7 +5,8 @@
 //! The controller registers [`GatewayApiRouterFactory`] under the spec key `gatewayAPI`. The
 //! work is split the way the reconcile pipeline is:
 //!
-//! - validate: [`GatewayApiConfig::parse`] reads `trafficRouting.gatewayAPI`;
+//! - validate: [`GatewayApiConfig::parse`] reads `trafficRouting.gatewayAPI`, once per router
+//!   the factory builds;
 //! - build (pure): [`weight_pairs`] finds the backendRefs, [`weight_patch`] builds the RFC 6902
 //!   patch that changes exactly their weights, [`verify_route`] judges a route's status;
 //! - apply: [`GatewayApiRouter`] reads routes, sends patches with bounded retries on lost races.
@@ -49,7 +50,6 @@ pub use backends::{WeightPair, release_pairs, route_key, weight_pairs};
 pub use config::{GatewayApiConfig, HttpRouteRef, RouteKey};
 pub use patch::{desired_weights, patch_pairs, weight_patch};
 pub use router::{GATEWAY_API, GatewayApiRouter, GatewayApiRouterFactory, MAX_WRITE_ATTEMPTS};
-pub use store::RouteCache;
 pub use verify::verify_route;
 
 #[cfg(test)]

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use gateway_api::httproutes::HttpRoute;
 use kulta_router::{
-    Capabilities, ResourceRef, RouteTarget, RouterError, RouterFactory, TrafficRouter,
+    Capabilities, ObjectCache, ResourceRef, RouteTarget, RouterError, RouterFactory, TrafficRouter,
     Verification, WriteOutcome,
 };
 use tracing::{debug, info};
 
-use crate::store::{KubeRouteStore, PatchFailure, RouteCache, RouteStore, classify_patch_error};
+use crate::store::{KubeRouteStore, PatchFailure, RouteStore, classify_patch_error, route_ref};
 use crate::{GatewayApiConfig, RouteKey, patch_pairs, release_pairs, verify_route, weight_pairs};
 
 /// How one patch of a route went.
@@ -30,41 +30,46 @@ pub const MAX_WRITE_ATTEMPTS: usize = 5;
 
 /// Splits traffic by the weights of the stable and canary backendRefs of HTTPRoutes.
 ///
-/// The routes come from `target.config` (the Rollout's `trafficRouting.gatewayAPI`), read on
-/// every call. Writes are JSON Patches guarded by the route's `resourceVersion`; a patch that
-/// loses a race is rebuilt from a fresh read, at most [`MAX_WRITE_ATTEMPTS`] times per route.
+/// A router serves one Rollout's config (the routes of its `trafficRouting.gatewayAPI`), parsed
+/// once when the factory builds it. Writes are JSON Patches guarded by the route's
+/// `resourceVersion`; a patch that loses a race is rebuilt from a fresh read, at most
+/// [`MAX_WRITE_ATTEMPTS`] times per route.
 #[derive(Clone)]
 pub struct GatewayApiRouter {
     store: Arc<dyn RouteStore>,
+    config: GatewayApiConfig,
 }
 
 impl std::fmt::Debug for GatewayApiRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayApiRouter").finish_non_exhaustive()
+        f.debug_struct("GatewayApiRouter")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
 impl GatewayApiRouter {
-    /// A router talking to the cluster through `client`, reading every route afresh. Needs
-    /// `get` and `patch` on `httproutes.gateway.networking.k8s.io` in the routes' namespaces.
-    pub fn new(client: kube::Client) -> Self {
-        Self::with_store(Arc::new(KubeRouteStore {
-            client,
-            cache: None,
-        }))
+    /// A router for the routes of `config`, talking to the cluster through `client` and reading
+    /// every route afresh. Needs `get` and `patch` on `httproutes.gateway.networking.k8s.io` in
+    /// the routes' namespaces.
+    pub fn new(client: kube::Client, config: GatewayApiConfig) -> Self {
+        Self::with_store(
+            Arc::new(KubeRouteStore {
+                client,
+                cache: None,
+            }),
+            config,
+        )
     }
 
-    /// A router that reads routes from `cache` where it has them (see [`RouteCache`]) and from
-    /// the API server where it does not, and records its writes in it.
-    pub fn with_cache(client: kube::Client, cache: Arc<dyn RouteCache>) -> Self {
-        Self::with_store(Arc::new(KubeRouteStore {
-            client,
-            cache: Some(cache),
-        }))
+    pub(crate) fn with_store(store: Arc<dyn RouteStore>, config: GatewayApiConfig) -> Self {
+        Self { store, config }
     }
 
-    pub(crate) fn with_store(store: Arc<dyn RouteStore>) -> Self {
-        Self { store }
+    /// The routes of `target`: the configured ones, in the Rollout's namespace unless named
+    /// with their own.
+    fn route_keys(&self, target: &RouteTarget) -> Vec<RouteKey> {
+        self.config.route_keys(&target.namespace)
     }
 
     async fn read(&self, key: &RouteKey) -> Result<Option<HttpRoute>, RouterError> {
@@ -159,10 +164,6 @@ impl GatewayApiRouter {
             )),
         }
     }
-
-    fn route_keys(target: &RouteTarget) -> Result<Vec<RouteKey>, RouterError> {
-        Ok(GatewayApiConfig::parse(&target.config)?.route_keys(&target.namespace))
-    }
 }
 
 #[async_trait::async_trait]
@@ -177,15 +178,7 @@ impl TrafficRouter for GatewayApiRouter {
 
     /// The configured HTTPRoutes (`gateway.networking.k8s.io/v1`).
     fn referenced_objects(&self, target: &RouteTarget) -> Result<Vec<ResourceRef>, RouterError> {
-        Ok(Self::route_keys(target)?
-            .into_iter()
-            .map(|key| ResourceRef {
-                api_version: "gateway.networking.k8s.io/v1".to_owned(),
-                kind: "HTTPRoute".to_owned(),
-                namespace: key.namespace,
-                name: key.name,
-            })
-            .collect())
+        Ok(self.route_keys(target).iter().map(route_ref).collect())
     }
 
     /// Writes the weights route by route, in config order; an error stops at the failing route,
@@ -196,7 +189,7 @@ impl TrafficRouter for GatewayApiRouter {
         canary_weight: u8,
     ) -> Result<WriteOutcome, RouterError> {
         let mut outcome = WriteOutcome::Unchanged;
-        for key in Self::route_keys(target)? {
+        for key in self.route_keys(target) {
             outcome = outcome.and(self.write_route(&key, target, canary_weight, false).await?);
         }
         Ok(outcome)
@@ -209,7 +202,7 @@ impl TrafficRouter for GatewayApiRouter {
         canary_weight: u8,
     ) -> Result<Verification, RouterError> {
         let mut reasons = Vec::new();
-        for key in Self::route_keys(target)? {
+        for key in self.route_keys(target) {
             let route = match self.store.cached(&key) {
                 Some(route) => route,
                 None => Arc::new(self.read_existing(&key).await?),
@@ -229,7 +222,7 @@ impl TrafficRouter for GatewayApiRouter {
     /// of its own yet (no header or mirror routes), so there is nothing else to remove. Routes
     /// that no longer exist, or no longer name the canary, are already clean.
     async fn remove_managed_routes(&self, target: &RouteTarget) -> Result<(), RouterError> {
-        for key in Self::route_keys(target)? {
+        for key in self.route_keys(target) {
             self.write_route(&key, target, 0, true).await?;
         }
         Ok(())
@@ -237,14 +230,19 @@ impl TrafficRouter for GatewayApiRouter {
 }
 
 /// Builds [`GatewayApiRouter`]s for the spec key `gatewayAPI`, validating the config.
+///
+/// Routers read routes from the API server, or, once the controller has attached its cache of
+/// referenced objects ([`RouterFactory::attach`]), from that cache where it has them: the
+/// controller watches the HTTPRoutes the routers name in `referenced_objects`.
 #[derive(Clone)]
 pub struct GatewayApiRouterFactory {
-    router: Arc<GatewayApiRouter>,
+    store: Arc<KubeRouteStore>,
 }
 
 impl std::fmt::Debug for GatewayApiRouterFactory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayApiRouterFactory")
+            .field("cached", &self.store.cache.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -253,15 +251,10 @@ impl GatewayApiRouterFactory {
     /// A factory whose routers share `client`.
     pub fn new(client: kube::Client) -> Self {
         Self {
-            router: Arc::new(GatewayApiRouter::new(client)),
-        }
-    }
-
-    /// A factory whose routers share `client` and read routes from `cache`
-    /// ([`GatewayApiRouter::with_cache`]).
-    pub fn with_cache(client: kube::Client, cache: Arc<dyn RouteCache>) -> Self {
-        Self {
-            router: Arc::new(GatewayApiRouter::with_cache(client, cache)),
+            store: Arc::new(KubeRouteStore {
+                client,
+                cache: None,
+            }),
         }
     }
 }
@@ -271,10 +264,20 @@ impl RouterFactory for GatewayApiRouterFactory {
         GATEWAY_API
     }
 
-    /// Parses `config` as [`GatewayApiConfig`]; the router itself is shared, as it holds nothing
-    /// but the client.
+    /// Parses `config` as [`GatewayApiConfig`] into a router that keeps it; routers share the
+    /// client and the cache.
     fn build(&self, config: &serde_json::Value) -> Result<Arc<dyn TrafficRouter>, RouterError> {
-        GatewayApiConfig::parse(config)?;
-        Ok(self.router.clone())
+        let config = GatewayApiConfig::parse(config)?;
+        Ok(Arc::new(GatewayApiRouter::with_store(
+            self.store.clone(),
+            config,
+        )))
+    }
+
+    fn attach(&mut self, cache: Arc<dyn ObjectCache>) {
+        self.store = Arc::new(KubeRouteStore {
+            client: self.store.client.clone(),
+            cache: Some(cache),
+        });
     }
 }

@@ -7,29 +7,19 @@ use gateway_api::httproutes::HttpRoute;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::Status;
 
+use kulta_router::{ObjectCache, ResourceRef};
+use tracing::debug;
+
 use crate::RouteKey;
+
+/// The apiVersion of the HTTPRoutes the router reads and writes.
+pub(crate) const HTTP_ROUTE_API_VERSION: &str = "gateway.networking.k8s.io/v1";
 
 /// The field manager KULTA's writes are recorded under.
 pub(crate) const FIELD_MANAGER: &str = "kulta";
 
-/// A cache of HTTPRoutes the router may read instead of the API server: a watch's store with
-/// the router's own writes laid over it until the watch delivers them. The controller that runs
-/// the watch provides it ([`crate::GatewayApiRouterFactory::with_cache`]).
-///
-/// The router only ever acts on versions the API server returned: a stale view can make
-/// verification answer `Pending` (the watch event of the newer version wakes the Rollout
-/// again), and a write built from it is refused by the resourceVersion `test` and rebuilt from a
-/// fresh read.
-pub trait RouteCache: Send + Sync {
-    /// The newest version of the route known without a request, if any.
-    fn get(&self, key: &RouteKey) -> Option<Arc<HttpRoute>>;
-
-    /// Records a route as the API server returned it from the router's write.
-    fn record(&self, written: HttpRoute);
-}
-
-/// Reads and patches HTTPRoutes. Implemented on a `kube::Client` (with or without a
-/// [`RouteCache`]), and by fakes in tests.
+/// Reads and patches HTTPRoutes. Implemented on a `kube::Client` (with or without the
+/// controller's [`ObjectCache`]), and by fakes in tests.
 #[async_trait::async_trait]
 pub(crate) trait RouteStore: Send + Sync {
     /// The route as the API server has it now, or `None` when it does not exist.
@@ -45,10 +35,20 @@ pub(crate) trait RouteStore: Send + Sync {
     async fn patch(&self, key: &RouteKey, patch: json_patch::Patch) -> Result<(), kube::Error>;
 }
 
-/// [`RouteStore`] on a real client, with the cache when there is one.
+/// The object reference of the route `key`, as the controller's cache knows it.
+pub(crate) fn route_ref(key: &RouteKey) -> ResourceRef {
+    ResourceRef {
+        api_version: HTTP_ROUTE_API_VERSION.to_owned(),
+        kind: "HTTPRoute".to_owned(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+    }
+}
+
+/// [`RouteStore`] on a real client, with the controller's cache when there is one.
 pub(crate) struct KubeRouteStore {
     pub(crate) client: kube::Client,
-    pub(crate) cache: Option<Arc<dyn RouteCache>>,
+    pub(crate) cache: Option<Arc<dyn ObjectCache>>,
 }
 
 #[async_trait::async_trait]
@@ -58,8 +58,17 @@ impl RouteStore for KubeRouteStore {
         api.get_opt(&key.name).await
     }
 
+    /// A cached route that does not parse as an HTTPRoute is treated as not cached: the fresh
+    /// read decides (and reports what is wrong with it).
     fn cached(&self, key: &RouteKey) -> Option<Arc<HttpRoute>> {
-        self.cache.as_ref()?.get(key)
+        let object = self.cache.as_ref()?.get(&route_ref(key))?;
+        match serde_json::from_value(object) {
+            Ok(route) => Some(Arc::new(route)),
+            Err(error) => {
+                debug!(route = %key, %error, "cached route unreadable; reading afresh");
+                None
+            }
+        }
     }
 
     async fn patch(&self, key: &RouteKey, patch: json_patch::Patch) -> Result<(), kube::Error> {
@@ -71,8 +80,10 @@ impl RouteStore for KubeRouteStore {
         let stored = api
             .patch(&key.name, &params, &Patch::Json::<()>(patch))
             .await?;
-        if let Some(cache) = &self.cache {
-            cache.record(stored);
+        if let Some(cache) = &self.cache
+            && let Ok(stored) = serde_json::to_value(&stored)
+        {
+            cache.record(&route_ref(key), stored);
         }
         Ok(())
     }

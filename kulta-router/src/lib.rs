@@ -76,6 +76,7 @@
     deny(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
 )]
 
+mod cache;
 mod error;
 #[cfg(any(test, feature = "mocks"))]
 mod memory;
@@ -83,6 +84,7 @@ mod registry;
 mod router;
 mod types;
 
+pub use cache::ObjectCache;
 pub use error::{RegistryError, RouterError};
 #[cfg(any(test, feature = "mocks"))]
 pub use memory::{InMemoryRouter, RecordedRoutes};

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::{RegistryError, RouterError, TrafficRouter};
+use crate::{ObjectCache, RegistryError, RouterError, TrafficRouter};
 
 /// Builds routers of one kind from a Rollout's router config.
 pub trait RouterFactory: Send + Sync {
@@ -18,6 +18,13 @@ pub trait RouterFactory: Send + Sync {
     /// [`RouterError::InvalidConfig`] when the config is wrong; the controller shows it as
     /// `InvalidSpec` and waits for a spec change.
     fn build(&self, config: &serde_json::Value) -> Result<Arc<dyn TrafficRouter>, RouterError>;
+
+    /// Called once by the controller before the first [`build`](Self::build), with its cache of
+    /// the objects routers reference ([`ObjectCache`]). A factory whose routers read their
+    /// objects keeps it and hands it to them; the default ignores it.
+    fn attach(&mut self, cache: Arc<dyn ObjectCache>) {
+        let _ = cache;
+    }
 }
 
 /// A factory that hands out the same router for every config, without looking at the config.
@@ -68,6 +75,10 @@ impl<F: RouterFactory + ?Sized> RouterFactory for Box<F> {
 
     fn build(&self, config: &serde_json::Value) -> Result<Arc<dyn TrafficRouter>, RouterError> {
         (**self).build(config)
+    }
+
+    fn attach(&mut self, cache: Arc<dyn ObjectCache>) {
+        (**self).attach(cache);
     }
 }
 

@@ -113,6 +113,12 @@ pub trait TrafficRouter: Send + Sync {
     /// Objects this router reads or writes for `target`, so the controller can watch them and map
     /// their changes back to the Rollout. Pure: makes no calls. The default is empty.
     ///
+    /// The controller asks on every reconcile, watches each kind named (from the first Rollout
+    /// that names it; its ServiceAccount needs `list` and `watch` on the kind), wakes the Rollout
+    /// when one of its objects changes, and keeps the objects in the [`crate::ObjectCache`] it
+    /// attaches to the router's factory. Verification that waits on these objects therefore
+    /// moves on when they change. For a cluster-scoped kind, leave `namespace` empty.
+    ///
     /// # Errors
     ///
     /// [`RouterError::InvalidConfig`] when the target's config does not name the objects.

@@ -199,7 +199,7 @@ pub struct ResourceRef {
     pub api_version: String,
     /// Kind, e.g. `HTTPRoute`.
     pub kind: String,
-    /// Namespace of the object.
+    /// Namespace of the object; empty for a cluster-scoped kind.
     pub namespace: String,
     /// Name of the object.
     pub name: String,

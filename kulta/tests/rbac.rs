@@ -275,6 +275,12 @@ async fn the_rendered_rbac_grants_exactly_what_the_controller_uses() {
     let mut missing = BTreeSet::new();
     let mut used = BTreeSet::new();
     for request in &requests {
+        // Discovery (`GET /apis/<group>/<version>`, how the controller finds the API resource of
+        // a kind a router references) is granted to every authenticated user by the built-in
+        // `system:discovery` ClusterRole; no role of ours grants it.
+        if request.verb == "discovery" {
+            continue;
+        }
         let permission = permission(request);
         if request.code == 403 {
             missing.insert(format!("{permission:?} (403 for {})", request.name));

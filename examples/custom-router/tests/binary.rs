@@ -51,7 +51,9 @@ async fn first_status_writes(concurrency: u16) -> Vec<SystemTime> {
             vec![PolicyRule {
                 api_groups: Some(vec![String::new()]),
                 resources: Some(vec!["configmaps".to_string()]),
-                verbs: vec!["get".to_string(), "create".to_string(), "patch".to_string()],
+                verbs: ["get", "list", "watch", "create", "patch"]
+                    .map(String::from)
+                    .to_vec(),
                 ..PolicyRule::default()
             }],
         )

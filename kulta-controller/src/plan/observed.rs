@@ -113,6 +113,9 @@ pub struct Observed {
     pub route_problem: Option<String>,
     /// The router's view of the requested weight.
     pub route: RouteObservation,
+    /// Whether every object the router references is watched (and the watches are healthy):
+    /// a change to them wakes the Rollout, so a pending verification need not be polled.
+    pub route_watched: bool,
 }
 
 impl Observed {

@@ -190,12 +190,57 @@ fn target(config: Value) -> RouteTarget {
     )
 }
 
-fn router_with(routes: Vec<Value>) -> (GatewayApiRouter, Arc<FakeStore>) {
+fn router_with(routes: Vec<Value>) -> (Routers, Arc<FakeStore>) {
     let store = Arc::new(FakeStore::default());
     for route in routes {
         store.insert(route);
     }
-    (GatewayApiRouter::with_store(store.clone()), store)
+    (
+        Routers {
+            store: store.clone(),
+        },
+        store,
+    )
+}
+
+/// Routers on the fake store, each built for the config of the target it is called with (what
+/// the factory does for each Rollout).
+struct Routers {
+    store: Arc<FakeStore>,
+}
+
+impl Routers {
+    fn for_target(&self, target: &RouteTarget) -> Result<GatewayApiRouter, RouterError> {
+        let config = crate::GatewayApiConfig::parse(&target.config)?;
+        Ok(GatewayApiRouter::with_store(self.store.clone(), config))
+    }
+
+    async fn set_weight(
+        &self,
+        target: &RouteTarget,
+        weight: u8,
+    ) -> Result<WriteOutcome, RouterError> {
+        self.for_target(target)?.set_weight(target, weight).await
+    }
+
+    async fn verify_weight(
+        &self,
+        target: &RouteTarget,
+        weight: u8,
+    ) -> Result<kulta_router::Verification, RouterError> {
+        self.for_target(target)?.verify_weight(target, weight).await
+    }
+
+    async fn remove_managed_routes(&self, target: &RouteTarget) -> Result<(), RouterError> {
+        self.for_target(target)?.remove_managed_routes(target).await
+    }
+
+    fn referenced_objects(
+        &self,
+        target: &RouteTarget,
+    ) -> Result<Vec<kulta_router::ResourceRef>, RouterError> {
+        self.for_target(target)?.referenced_objects(target)
+    }
 }
 
 fn weights(route: &Value, rule: usize) -> (Value, Value) {
@@ -395,9 +440,10 @@ async fn referenced_objects_are_the_configured_routes() {
             .await,
         Err(RouterError::InvalidConfig { .. })
     ));
-    assert_eq!(router.kind(), "gatewayAPI");
+    let built = router.for_target(&app).expect("a valid config");
+    assert_eq!(built.kind(), "gatewayAPI");
     assert_eq!(
-        router.capabilities(),
+        built.capabilities(),
         kulta_router::Capabilities::WEIGHTS_ONLY
     );
 }
@@ -435,7 +481,7 @@ async fn the_factory_validates_the_config() {
     );
 }
 
-// The route cache (`RouteCache`): a watch's store, possibly behind the API server.
+// The controller's cache (`ObjectCache`): a watch's store, possibly behind the API server.
 
 #[tokio::test]
 async fn a_current_cache_answers_without_a_read() {

@@ -1,7 +1,7 @@
 //! `verify_weight` on the in-memory route store: every configured route is judged from its
 //! status, the way a gateway controller fills it in.
 
-use kulta_router::{TrafficRouter, Verification, WriteOutcome};
+use kulta_router::{Verification, WriteOutcome};
 use serde_json::{Value, json};
 
 use super::{FakeStore, route, router_with, target};

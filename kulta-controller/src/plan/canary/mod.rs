@@ -39,8 +39,12 @@ fn later(at: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
 /// new revision starts aborted.
 const ABORTED_DURING_REPLACEMENT: &str = "AbortedDuringReplacement";
 
-/// How long to wait for a router's verification before looking again without a watch event.
+/// How long to wait for a router's verification before looking again without a watch event,
+/// when the router's objects are not watched (it references none, or their watch is down).
 const VERIFY_RECHECK: Duration = Duration::from_secs(2);
+/// The same when they are watched: a change to them wakes the Rollout, and this is only the
+/// safety net of a watch that misses an event.
+const VERIFY_RECHECK_WATCHED: Duration = Duration::from_secs(30);
 /// How long a step waits for verification before the router's pending reason appears in the
 /// status message.
 const PENDING_DETAIL_AFTER: Duration = Duration::from_secs(5);
@@ -181,18 +185,37 @@ impl<'a> Planner<'a> {
         }
         self.route_weight = Some(weight);
         self.status.desired_canary_weight = Some(i32::from(weight));
-        // Look again even if no watch event comes: a router whose state is not watched (or a
-        // gateway that never reports) must not leave the Rollout waiting for the resync. The
-        // echo of our own status write, which used to wake the next reconcile, wakes nothing.
-        self.requeue_in(VERIFY_RECHECK);
+        self.recheck_verification();
         false
+    }
+
+    /// Looks again at a pending verification even if no watch event comes: a router whose
+    /// objects are not watched must not leave the Rollout waiting for the resync (the echo of
+    /// our own status write wakes nothing). When they are watched their change wakes it, and
+    /// the timers left are the safety net and the moment the pending reason is due in the
+    /// message.
+    fn recheck_verification(&mut self) {
+        if !self.observed.route_watched {
+            self.requeue_in(VERIFY_RECHECK);
+            return;
+        }
+        self.requeue_in(VERIFY_RECHECK_WATCHED);
+        if let Some(start) = self.status.progress_start_time
+            && !self.pending_long_enough()
+        {
+            let due = chrono::Duration::from_std(PENDING_DETAIL_AFTER)
+                .ok()
+                .and_then(|after| start.checked_add_signed(after));
+            if let Some(due) = due {
+                self.requeue_at(due);
+            }
+        }
     }
 
     /// Whether a pending verification's reason belongs in the message. Right after a weight
     /// is written the gateway has not observed it yet, always: naming that in the message would
     /// cost a status write per step for nothing a person can act on. Once the step has waited
-    /// [`PENDING_DETAIL_AFTER`], the reason is shown (the recheck every [`VERIFY_RECHECK`]
-    /// writes it).
+    /// [`PENDING_DETAIL_AFTER`], the reason is shown (the recheck writes it).
     fn pending_long_enough(&self) -> bool {
         self.status.progress_start_time.is_none_or(|start| {
             self.now.signed_duration_since(start)
@@ -568,7 +591,7 @@ impl<'a> Planner<'a> {
                         if self.status.aborted == Some(true) {
                             return StepOutcome::Wait(self.aborted(canary));
                         }
-                        self.requeue_in(VERIFY_RECHECK);
+                        self.recheck_verification();
                         return StepOutcome::Wait(RolloutState::ShiftingTraffic {
                             step: index,
                             weight,
@@ -738,7 +761,7 @@ impl<'a> Planner<'a> {
             return RolloutState::Promoting;
         }
         if !self.route_to(0) {
-            self.requeue_in(VERIFY_RECHECK);
+            self.recheck_verification();
             // The canary is whole and the stable Service selects it: nothing to abort, but a
             // route that never verifies is reported at the deadline.
             self.deadline_check(canary, false);

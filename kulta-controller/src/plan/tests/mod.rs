@@ -43,6 +43,8 @@ struct World {
     canary_service_missing: bool,
     /// The canary Service's selector besides the pin (the template's labels by default).
     canary_selector: std::collections::BTreeMap<String, String>,
+    /// Whether the router's objects are watched (their changes wake the Rollout).
+    route_watched: bool,
     now: DateTime<Utc>,
     last: Option<Plan>,
 }
@@ -67,6 +69,7 @@ impl World {
             canary_record: ServiceRecord::default(),
             canary_service_missing: false,
             canary_selector,
+            route_watched: false,
             now: t0(),
             last: None,
         }
@@ -120,6 +123,7 @@ impl World {
                 self.canary_record.clone()
             },
             route,
+            route_watched: self.route_watched,
         }
     }
 
@@ -765,6 +769,32 @@ fn every_route_request_looks_again_without_waiting_for_an_event() {
         .requeue_after
         .expect("a recheck after asking for a weight");
     assert!(wake <= std::time::Duration::from_secs(2), "{wake:?}");
+}
+
+#[test]
+fn a_watched_route_is_not_polled_but_its_pending_reason_is_still_shown_in_time() {
+    let mut world = deployed(readme_rollout());
+    world.route_watched = true;
+    world.set_image("nginx:1.26");
+    world.step();
+    world.make_available();
+    let plan = world.step();
+    assert_eq!(plan.route_weight, Some(20));
+    let wake = plan.requeue_after.expect("a wake for the pending reason");
+    assert!(
+        wake > Duration::from_secs(2) && wake <= Duration::from_secs(6),
+        "woken by the route's watch, and once when the reason is due in the message: {wake:?}"
+    );
+    world.advance(6);
+    let plan = world.step();
+    assert!(matches!(plan.state, RolloutState::ShiftingTraffic { .. }));
+    let wake = plan.requeue_after.expect("a safety-net recheck");
+    assert_eq!(wake, Duration::from_secs(30), "only the safety net is left");
+
+    // The same Rollout whose router's objects are not watched is polled.
+    world.route_watched = false;
+    let wake = world.plan().requeue_after.expect("a recheck");
+    assert!(wake <= Duration::from_secs(2), "{wake:?}");
 }
 
 /// A new image, its canary available and 20% verified: paused at step 0.

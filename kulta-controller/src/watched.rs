@@ -1,0 +1,412 @@
+//! The objects routers reference, watched for them.
+//!
+//! A router names the objects it reads or writes for a Rollout in
+//! [`TrafficRouter::referenced_objects`](kulta_router::TrafficRouter::referenced_objects). The
+//! controller records them on every reconcile ([`WatchedObjects::track`]) and watches each kind
+//! from the first time a router names it: a change to an object wakes the Rollouts that name it,
+//! so a pending verification moves on when the router's objects change, not at the next poll.
+//! The watches' stores are the [`ObjectCache`] the routers read from (handed to every factory
+//! through [`RouterFactory::attach`](kulta_router::RouterFactory::attach)), with each router's
+//! own writes laid over them until the watch delivers them ([`OwnWrites`]); the echo of such a
+//! write wakes nothing.
+//!
+//! Nothing here knows what a route is: the kinds come from the routers, the API resource of a
+//! kind from discovery.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures::StreamExt;
+use futures::channel::mpsc;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::discovery::{self, Scope};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use kulta_api::Rollout;
+use kulta_router::{ObjectCache, ResourceRef};
+use tracing::{debug, warn};
+
+use crate::cache_trim;
+use crate::own_writes::OwnWrites;
+
+/// A kind: `apiVersion` and `kind`.
+type Kind = (String, String);
+
+/// The watches of the kinds routers reference, the objects' Rollouts, and the routers' writes.
+pub struct WatchedObjects {
+    client: Client,
+    /// Watch only this namespace (the controller's `--namespace`); objects elsewhere are read
+    /// by the routers from the API server.
+    namespace: Option<String>,
+    shared: Arc<Shared>,
+    wake: mpsc::UnboundedSender<ObjectRef<Rollout>>,
+    /// The running watches, stopped when the controller goes.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    kinds: Mutex<HashMap<Kind, Arc<KindWatch>>>,
+    references: Mutex<References>,
+}
+
+/// One watched kind.
+#[derive(Default)]
+struct KindWatch {
+    /// The watch's store, once discovery found the kind and the watch started.
+    store: OnceLock<(Store<DynamicObject>, ApiResource)>,
+    /// The routers' writes of objects of this kind.
+    own: OwnWrites<DynamicObject>,
+    /// Listed, and no error since: every change reaches the Rollouts.
+    healthy: AtomicBool,
+}
+
+#[derive(Default)]
+struct References {
+    by_object: HashMap<ResourceRef, HashSet<ObjectRef<Rollout>>>,
+    of_rollout: HashMap<ObjectRef<Rollout>, Vec<ResourceRef>>,
+}
+
+impl WatchedObjects {
+    /// Watches on `client` (in `namespace` only, when given); the receiver yields the Rollouts
+    /// to wake (`Controller::reconcile_on`).
+    pub fn new(
+        client: Client,
+        namespace: Option<String>,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<ObjectRef<Rollout>>) {
+        let (wake, woken) = mpsc::unbounded();
+        let watched = WatchedObjects {
+            client,
+            namespace,
+            shared: Arc::default(),
+            wake,
+            tasks: Mutex::default(),
+        };
+        (Arc::new(watched), woken)
+    }
+
+    /// Records that `rollout` references `objects` (replacing what it referenced before), and
+    /// starts watching any kind not watched yet. Cheap when nothing changed, which is every
+    /// reconcile but the first of a spec.
+    pub fn track(&self, rollout: &ObjectRef<Rollout>, objects: &[ResourceRef]) {
+        let changed = match self.shared.references.lock() {
+            Ok(mut references) => references.set(rollout, objects),
+            Err(_) => return,
+        };
+        if !changed {
+            return;
+        }
+        for object in objects {
+            self.watch_kind(&object.api_version, &object.kind);
+        }
+    }
+
+    /// Forgets what `rollout` references (it is gone, or references nothing valid any more).
+    pub fn untrack(&self, rollout: &ObjectRef<Rollout>) {
+        if let Ok(mut references) = self.shared.references.lock() {
+            references.remove(rollout);
+        }
+    }
+
+    /// Starts the watch of a kind unless it runs (or is starting).
+    fn watch_kind(&self, api_version: &str, kind: &str) {
+        let key = (api_version.to_owned(), kind.to_owned());
+        let watch = {
+            let Ok(mut kinds) = self.shared.kinds.lock() else {
+                return;
+            };
+            if kinds.contains_key(&key) {
+                return;
+            }
+            let watch = Arc::new(KindWatch::default());
+            kinds.insert(key.clone(), watch.clone());
+            watch
+        };
+        let task = tokio::spawn(run_watch(
+            self.client.clone(),
+            self.namespace.clone(),
+            key,
+            watch,
+            self.shared.clone(),
+            self.wake.clone(),
+        ));
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(task.abort_handle());
+        }
+    }
+
+    /// Whether `objects` are all of watched kinds whose watches are healthy (listed, and not
+    /// failing): then every change to them wakes the Rollouts that reference them. `false` for
+    /// none.
+    pub fn watching(&self, objects: &[ResourceRef]) -> bool {
+        !objects.is_empty()
+            && objects.iter().all(|object| {
+                self.kind(object)
+                    .is_some_and(|watch| watch.healthy.load(Ordering::Acquire))
+            })
+    }
+
+    fn kind(&self, object: &ResourceRef) -> Option<Arc<KindWatch>> {
+        let kinds = self.shared.kinds.lock().ok()?;
+        kinds
+            .get(&(object.api_version.clone(), object.kind.clone()))
+            .cloned()
+    }
+}
+
+impl Drop for WatchedObjects {
+    fn drop(&mut self) {
+        if let Ok(tasks) = self.tasks.lock() {
+            for task in tasks.iter() {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl ObjectCache for WatchedObjects {
+    fn get(&self, object: &ResourceRef) -> Option<serde_json::Value> {
+        let watch = self.kind(object)?;
+        let cached = watch.store.get().and_then(|(store, resource)| {
+            let key = ObjectRef::new_with(&object.name, resource.clone()).within(&object.namespace);
+            store.get(&key)
+        });
+        let current = watch.own.view(&object.namespace, &object.name, cached)?;
+        serde_json::to_value(&*current).ok()
+    }
+
+    fn record(&self, object: &ResourceRef, written: serde_json::Value) {
+        let Some(watch) = self.kind(object) else {
+            return;
+        };
+        match serde_json::from_value::<DynamicObject>(written) {
+            Ok(written) => watch.own.record(written),
+            Err(error) => debug!(%object, %error, "a router's write is not an object; not cached"),
+        }
+    }
+}
+
+impl References {
+    /// Records that `rollout` references `objects`; whether that changed anything.
+    fn set(&mut self, rollout: &ObjectRef<Rollout>, objects: &[ResourceRef]) -> bool {
+        if self
+            .of_rollout
+            .get(rollout)
+            .is_some_and(|known| known.as_slice() == objects)
+        {
+            return false;
+        }
+        self.remove(rollout);
+        for object in objects {
+            self.by_object
+                .entry(object.clone())
+                .or_default()
+                .insert(rollout.clone());
+        }
+        self.of_rollout.insert(rollout.clone(), objects.to_vec());
+        true
+    }
+
+    fn remove(&mut self, rollout: &ObjectRef<Rollout>) {
+        for object in self.of_rollout.remove(rollout).unwrap_or_default() {
+            if let Some(rollouts) = self.by_object.get_mut(&object) {
+                rollouts.remove(rollout);
+                if rollouts.is_empty() {
+                    self.by_object.remove(&object);
+                }
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn rollouts_of(&self, object: &ResourceRef) -> Vec<ObjectRef<Rollout>> {
+        let Ok(references) = self.references.lock() else {
+            return Vec::new();
+        };
+        references
+            .by_object
+            .get(object)
+            .map(|rollouts| rollouts.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Finds the kind's API resource, then watches it until the controller goes, waking the
+/// Rollouts that reference each changed object. A kind the API server does not serve is
+/// forgotten, so the next Rollout that names it tries again.
+async fn run_watch(
+    client: Client,
+    namespace: Option<String>,
+    key: Kind,
+    watch: Arc<KindWatch>,
+    shared: Arc<Shared>,
+    wake: mpsc::UnboundedSender<ObjectRef<Rollout>>,
+) {
+    let (api_version, kind) = &key;
+    let gvk = match api_version.split_once('/') {
+        Some((group, version)) => GroupVersionKind::gvk(group, version, kind),
+        None => GroupVersionKind::gvk("", api_version, kind),
+    };
+    let (resource, capabilities) = match discovery::pinned_kind(&client, &gvk).await {
+        Ok(found) => found,
+        Err(error) => {
+            warn!(%api_version, %kind, %error, "a router references a kind the API server does not serve; its objects are read, not watched");
+            if let Ok(mut kinds) = shared.kinds.lock() {
+                kinds.remove(&key);
+            }
+            return;
+        }
+    };
+    let api: Api<DynamicObject> = match (&capabilities.scope, &namespace) {
+        (Scope::Namespaced, Some(namespace)) => Api::namespaced_with(client, namespace, &resource),
+        _ => Api::all_with(client, &resource),
+    };
+    let writer = reflector::store::Writer::new(resource.clone());
+    let store = writer.as_reader();
+    let _ = watch.store.set((store, resource.clone()));
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .inspect(|event| match event {
+            Ok(watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
+                watch.healthy.store(true, Ordering::Release);
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+            Err(_) => watch.healthy.store(false, Ordering::Release),
+        })
+        .modify(cache_trim::referenced)
+        .reflect(writer)
+        .touched_objects()
+        .for_each(|event| {
+            match event {
+                Ok(object) => {
+                    for rollout in woken_by(&watch, &shared, &resource, &object) {
+                        // Fails only when the controller stopped; nothing left to wake.
+                        let _ = wake.unbounded_send(rollout);
+                    }
+                }
+                Err(error) => debug!(%api_version, %kind, %error, "watch of referenced objects failed; retrying"),
+            }
+            futures::future::ready(())
+        })
+        .await;
+}
+
+/// The Rollouts a watch event of `object` wakes: those that reference it, unless the event is
+/// the echo of a router's own write (the reconcile that wrote it planned with it).
+fn woken_by(
+    watch: &KindWatch,
+    shared: &Shared,
+    resource: &ApiResource,
+    object: &DynamicObject,
+) -> Vec<ObjectRef<Rollout>> {
+    if watch.own.is_echo(object) {
+        return Vec::new();
+    }
+    shared.rollouts_of(&ResourceRef {
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.clone(),
+        namespace: object.namespace().unwrap_or_default(),
+        name: object.name_any(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(name: &str) -> ResourceRef {
+        ResourceRef {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
+    fn rollout(name: &str) -> ObjectRef<Rollout> {
+        ObjectRef::new(name).within("ns")
+    }
+
+    fn config_map(name: &str, resource_version: &str) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"namespace": "ns", "name": name, "resourceVersion": resource_version},
+        }))
+        .expect("an object")
+    }
+
+    #[test]
+    fn an_event_wakes_the_rollouts_naming_the_object_unless_it_is_our_echo() {
+        let resource = ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&());
+        let shared = Shared::default();
+        let web = rollout("web");
+        let gate = reference("gate");
+        assert!(
+            shared
+                .references
+                .lock()
+                .expect("lock")
+                .set(&web, std::slice::from_ref(&gate))
+        );
+        let watch = KindWatch::default();
+        assert_eq!(
+            woken_by(&watch, &shared, &resource, &config_map("gate", "5")),
+            vec![web.clone()]
+        );
+        assert!(
+            woken_by(&watch, &shared, &resource, &config_map("other", "5")).is_empty(),
+            "an object no Rollout names"
+        );
+        // A router wrote version 7: its event is an echo, a later version is not.
+        watch.own.record(config_map("gate", "7"));
+        assert!(woken_by(&watch, &shared, &resource, &config_map("gate", "7")).is_empty());
+        assert_eq!(
+            woken_by(&watch, &shared, &resource, &config_map("gate", "8")),
+            vec![web]
+        );
+    }
+
+    #[test]
+    fn references_map_objects_to_rollouts_and_follow_spec_changes() {
+        let shared = Shared::default();
+        let (web, api) = (rollout("web"), rollout("api"));
+        {
+            let mut references = shared.references.lock().expect("lock");
+            assert!(references.set(&web, &[reference("public"), reference("old")]));
+            assert!(references.set(&web, &[reference("public"), reference("internal")]));
+            assert!(
+                !references.set(&web, &[reference("public"), reference("internal")]),
+                "the same objects again change nothing"
+            );
+            assert!(references.set(&api, &[reference("public")]));
+        }
+        assert!(
+            shared.rollouts_of(&reference("old")).is_empty(),
+            "a spec change drops what it no longer names"
+        );
+        let mut public = shared.rollouts_of(&reference("public"));
+        public.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(public, vec![api.clone(), web.clone()]);
+        assert_eq!(
+            shared.rollouts_of(&reference("internal")),
+            vec![web.clone()]
+        );
+
+        shared.references.lock().expect("lock").remove(&web);
+        assert_eq!(shared.rollouts_of(&reference("public")), vec![api]);
+        assert!(shared.rollouts_of(&reference("internal")).is_empty());
+        assert!(
+            !shared
+                .references
+                .lock()
+                .expect("lock")
+                .by_object
+                .contains_key(&reference("internal")),
+            "an object no Rollout names is dropped"
+        );
+    }
+}
