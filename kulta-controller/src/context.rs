@@ -82,7 +82,9 @@ impl PendingCounts {
     }
 }
 
-/// A status the controller wrote, with the object version it produced.
+/// A status the controller wrote, with the object version it produced; or the status of a plan
+/// whose effects were carried out but whose status write failed, with the version it was
+/// planned from.
 #[derive(Clone, Debug)]
 pub(crate) struct WrittenStatus {
     pub uid: String,
@@ -90,6 +92,10 @@ pub(crate) struct WrittenStatus {
     pub status: RolloutStatus,
     /// Action annotations (key, value) that the write producing `resource_version` removed.
     pub removed: Vec<(String, String)>,
+    /// `None` when the API server stored `status` (at `resource_version`). For the status of
+    /// effects carried out on the Rollout at `resource_version` that could not be stored: the
+    /// status that plan was made from.
+    pub unstored_from: Option<RolloutStatus>,
 }
 
 impl Context {
@@ -136,9 +142,60 @@ impl Context {
                     resource_version,
                     status: status.clone(),
                     removed,
+                    unstored_from: None,
                 },
             );
         }
+    }
+
+    /// Remembers `status`, the status of effects carried out on `rollout` (the version they
+    /// were planned from) whose status write failed. Until the Rollout changes, the next
+    /// reconcile plans from it: planning from the stored status would undo what was done (a
+    /// promotion's Service pin and route, put back to the last step), and storing it is all
+    /// that is left to do.
+    /// The status is laid over the Rollout as long as it is the version the effects were planned
+    /// from (or the cache is behind it), or its stored status is still the one they were planned
+    /// from (someone changed its spec or metadata since: the status write conflicted): only
+    /// this controller writes status.
+    pub(crate) fn remember_unstored(&self, rollout: &Rollout, status: &RolloutStatus) {
+        let (Some(uid), Some(resource_version)) = (
+            rollout.metadata.uid.clone(),
+            rollout.metadata.resource_version.clone(),
+        ) else {
+            return;
+        };
+        if let Ok(mut written) = self.written.lock() {
+            let key = object_key(rollout);
+            // Planned from our last write: what that write removed is still gone.
+            let removed = written
+                .get(&key)
+                .filter(|last| last.resource_version == resource_version)
+                .map(|last| last.removed.clone())
+                .unwrap_or_default();
+            written.insert(
+                key,
+                WrittenStatus {
+                    uid,
+                    resource_version,
+                    status: status.clone(),
+                    removed,
+                    unstored_from: Some(rollout.status.clone().unwrap_or_default()),
+                },
+            );
+        }
+    }
+
+    /// Whether `rollout`'s status is one [`Context::remember_unstored`] laid over it: equal to
+    /// what a plan wants, yet not stored.
+    pub(crate) fn is_unstored(&self, rollout: &Rollout) -> bool {
+        let Ok(written) = self.written.lock() else {
+            return false;
+        };
+        written.get(&object_key(rollout)).is_some_and(|last| {
+            last.unstored_from.is_some()
+                && rollout.metadata.uid.as_deref() == Some(last.uid.as_str())
+                && rollout.status.as_ref() == Some(&last.status)
+        })
     }
 
     pub(crate) fn forget(&self, rollout: &Rollout) {
@@ -153,34 +210,41 @@ impl Context {
 /// The Rollout to plan from given our last status write `last` (see [`Context::freshest`]).
 fn fresher_view(rollout: &Rollout, last: &WrittenStatus) -> Rollout {
     let same_object = rollout.metadata.uid.as_deref() == Some(last.uid.as_str());
+    let cached_version = rollout.metadata.resource_version.as_deref();
+    let at_ours = cached_version == Some(last.resource_version.as_str());
+    let behind = !at_ours && is_older(cached_version, &last.resource_version);
     let cached_status = rollout.status.clone().unwrap_or_default();
-    let cache_behind = rollout.metadata.resource_version.as_deref()
-        != Some(last.resource_version.as_str())
-        && cached_status != last.status
-        && is_older(
-            rollout.metadata.resource_version.as_deref(),
-            &last.resource_version,
-        );
-    if same_object && cache_behind {
-        // Nothing but our own status write happened since (else the cache would be newer),
-        // so the status write may carry the version that write produced.
-        let mut fresher = rollout.clone();
-        fresher.status = Some(last.status.clone());
-        fresher.metadata.resource_version = Some(last.resource_version.clone());
-        // Annotations our write removed are gone at that version. Those it did not remove are
-        // still there; an action among them that our status lists in `appliedActions` is not
-        // carried out again (the plan consumes it without acting).
-        if let Some(annotations) = fresher.metadata.annotations.as_mut() {
-            for (key, value) in &last.removed {
-                if annotations.get(key) == Some(value) {
-                    annotations.remove(key);
-                }
+    let use_ours = same_object
+        && match &last.unstored_from {
+            // Nothing but our own status write happened since (else the cache would be newer),
+            // so the status write may carry the version that write produced.
+            None => behind && cached_status != last.status,
+            // Effects carried out, status not stored: they stand while the Rollout is (at most)
+            // the version they were planned from, or while its status is still the one they
+            // were planned from.
+            Some(from) => at_ours || behind || cached_status == *from,
+        };
+    if !use_ours {
+        return rollout.clone();
+    }
+    let mut fresher = rollout.clone();
+    fresher.status = Some(last.status.clone());
+    if !(at_ours || behind) {
+        // Changed since, by someone else: their version, our status.
+        return fresher;
+    }
+    fresher.metadata.resource_version = Some(last.resource_version.clone());
+    // Annotations our write removed are gone at that version. Those it did not remove are
+    // still there; an action among them that our status lists in `appliedActions` is not
+    // carried out again (the plan consumes it without acting).
+    if let Some(annotations) = fresher.metadata.annotations.as_mut() {
+        for (key, value) in &last.removed {
+            if annotations.get(key) == Some(value) {
+                annotations.remove(key);
             }
         }
-        fresher
-    } else {
-        rollout.clone()
     }
+    fresher
 }
 
 /// Whether resourceVersion `cached` is older than `written`. resourceVersions are opaque
@@ -277,6 +341,7 @@ mod tests {
                 ..RolloutStatus::default()
             },
             removed: vec![(labels::PROMOTE_ANNOTATION.into(), "true".into())],
+            unstored_from: None,
         };
         let view = fresher_view(&cached, &last);
         assert_eq!(view.metadata.resource_version.as_deref(), Some("12"));
@@ -291,6 +356,66 @@ mod tests {
         cached.metadata.resource_version = Some("13".into());
         let view = fresher_view(&cached, &last);
         assert!(view.annotations().contains_key(labels::PROMOTE_ANNOTATION));
+    }
+
+    #[test]
+    fn effects_whose_status_was_not_stored_stand_until_another_status_is() {
+        let mut cached = kulta_api::testing::RolloutBuilder::new("app")
+            .uid("u")
+            .build();
+        cached.metadata.resource_version = Some("10".into());
+        cached.status = Some(RolloutStatus {
+            current_step_index: Some(1),
+            ..RolloutStatus::default()
+        });
+        let unstored = WrittenStatus {
+            uid: "u".into(),
+            resource_version: "10".into(),
+            status: RolloutStatus {
+                current_step_index: Some(2),
+                ..RolloutStatus::default()
+            },
+            removed: Vec::new(),
+            unstored_from: Some(RolloutStatus {
+                current_step_index: Some(1),
+                ..RolloutStatus::default()
+            }),
+        };
+        let step = |view: &Rollout| view.status.as_ref().and_then(|s| s.current_step_index);
+        let view = fresher_view(&cached, &unstored);
+        assert_eq!(step(&view), Some(2), "planned from what was carried out");
+        assert_eq!(
+            view.metadata.resource_version.as_deref(),
+            Some("10"),
+            "its status write is conditional on the version it was planned from"
+        );
+        cached.metadata.resource_version = Some("9".into());
+        let view = fresher_view(&cached, &unstored);
+        assert_eq!(
+            step(&view),
+            Some(2),
+            "a cache behind the version planned from"
+        );
+        assert_eq!(view.metadata.resource_version.as_deref(), Some("10"));
+        // Someone changed its spec or metadata since (the status write conflicted): their
+        // version, our status.
+        cached.metadata.resource_version = Some("11".into());
+        let view = fresher_view(&cached, &unstored);
+        assert_eq!(step(&view), Some(2));
+        assert_eq!(view.metadata.resource_version.as_deref(), Some("11"));
+        // Its status changed since (another reconcile stored one): planned from as it is.
+        cached.status = Some(RolloutStatus {
+            current_step_index: Some(3),
+            ..RolloutStatus::default()
+        });
+        assert_eq!(step(&fresher_view(&cached, &unstored)), Some(3));
+        cached.metadata.uid = Some("other".into());
+        cached.metadata.resource_version = Some("10".into());
+        assert_eq!(
+            step(&fresher_view(&cached, &unstored)),
+            Some(3),
+            "another object"
+        );
     }
 
     #[test]

@@ -269,7 +269,11 @@ async fn carry_out(
                 break wait;
             }
         }
-        match write_status(ctx, api, &base, &plan.status).await {
+        let written = write_status(ctx, api, &base, &plan.status).await;
+        if written.is_err() && applied {
+            ctx.remember_unstored(&base, &plan.status);
+        }
+        match written {
             Ok(()) => break None,
             Err(error) if records_intent && attempt < RECORD_ATTEMPTS => {
                 warn!(error = %error.full_message(), attempt, "unable to record this reconcile in status; planning again on a fresh read");
@@ -438,7 +442,7 @@ pub(crate) async fn write_status(
     rollout: &Rollout,
     status: &RolloutStatus,
 ) -> Result<()> {
-    if rollout.status.as_ref() == Some(status) {
+    if rollout.status.as_ref() == Some(status) && !ctx.is_unstored(rollout) {
         return Ok(());
     }
     let mut updated = rollout.clone();
@@ -479,6 +483,9 @@ async fn report_error(
 ) -> Option<Action> {
     let message = error.full_message();
     warn!(category = %error.category(), error = %message, "reconcile failed");
+    // The status to add the error to includes effects this reconcile carried out but could not
+    // record (`Context::remember_unstored`).
+    let rollout = &ctx.freshest(rollout);
     let now = ctx.clock.now();
     let generation = rollout.metadata.generation;
     let mut status = rollout.status.clone().unwrap_or_default();

@@ -19,6 +19,7 @@ use kulta_api::{Phase, RolloutStatus};
 use kulta_router::{
     Capabilities, MockTrafficRouter, RouterError, StaticRouterFactory, Verification, WriteOutcome,
 };
+use kulta_sim::FailureRule;
 use kulta_tests::{
     DEADLINE, TestCluster, condition_is, condition_message, condition_reason, rollout,
     template_hash,
@@ -346,4 +347,64 @@ async fn a_router_refusing_the_operation_is_reported_like_an_invalid_spec() {
     assert_eq!(status.phase, Some(Phase::Degraded));
     cluster.wait_event("web", "RouterError").await;
     assert!(plane.calls().contains(&Call::SetWeight(0)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_whose_status_is_not_stored_is_finished_not_undone() {
+    let (cluster, plane) = cluster_with_mock(Capabilities::WEIGHTS_ONLY).await;
+    let created = cluster
+        .create_rollout(&rollout("web").steps([set_weight(100)]).build())
+        .await;
+    let stable = template_hash(&created);
+    cluster.wait_healthy("web").await;
+
+    // The canary at 100%, its verification held until the status writes fail.
+    plane.pending.store(true, Ordering::SeqCst);
+    cluster.set_image("web", "nginx:1.26").await;
+    let canary = template_hash(&cluster.rollout("web").await);
+    cluster
+        .wait_status("web", "the pending reason in TrafficRouted", |s| {
+            condition_message(s, "TrafficRouted")
+                .is_some_and(|m| m.contains("has not taken up weight 100"))
+        })
+        .await;
+    // Every status write of the promoting reconcile fails (its two attempts and the error
+    // report): the Service pin and the route to stable are carried out, their status is not
+    // stored.
+    cluster.faults().fail(
+        FailureRule::new(500)
+            .identity(cluster.controller_identity())
+            .resource("rollouts")
+            .subresource("status")
+            .times(3),
+    );
+    let before = plane.calls().len();
+    plane.pending.store(false, Ordering::SeqCst);
+
+    let done = cluster
+        .wait_status("web", "promoted", |s| {
+            s.phase == Some(Phase::Healthy) && s.stable_revision.as_deref() == Some(canary.as_str())
+        })
+        .await;
+    assert_eq!(done.canary_weight, Some(0));
+    assert_eq!(
+        cluster.faults().injected_count(),
+        3,
+        "the status writes failed"
+    );
+    let after = &plane.calls()[before..];
+    let to_stable = after
+        .iter()
+        .position(|c| *c == Call::SetWeight(0))
+        .expect("the promotion routes everything to stable");
+    assert!(
+        !after[to_stable..].contains(&Call::SetWeight(100)),
+        "the promotion was undone (traffic back to the canary Service) after its status \
+         write failed: {after:?}"
+    );
+    assert_eq!(
+        cluster.service_pin("web-stable").await.as_deref(),
+        Some(canary.as_str())
+    );
+    assert_ne!(stable, canary);
 }
