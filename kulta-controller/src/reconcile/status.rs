@@ -1,221 +1,20 @@
-//! The reconcile pipeline: observe → plan → apply → status, for one Rollout.
+//! Carry a plan out and store its status: the order of effects and status write, retries on a
+//! fresh read, the status of effects that could not be stored, and errors reported in status.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::ResourceExt;
+use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{self, Event as FinalizerEvent};
-use kube::runtime::reflector::ObjectRef;
-use kube::{Resource, ResourceExt};
-use kulta_api::validation::FieldError;
 use kulta_api::{Rollout, RolloutStatus, labels};
-use kulta_router::{BackendRef, ResourceRef, RouteTarget, TrafficRouter};
-use tracing::{info, instrument, warn};
+use tracing::warn;
 
+use super::publish;
+use super::resolve::Resolved;
 use crate::context::{Context, object_key};
 use crate::error::{Category, Error, Result};
 use crate::plan::{self, PlannedEvent, RolloutState, condition_types, set_condition};
 use crate::{apply, observe};
-
-/// How often a settled Rollout is looked at again without any change (a safety net; a
-/// reconcile of a settled Rollout makes no writes).
-pub const RESYNC: Duration = Duration::from_secs(300);
-
-/// Reconciles one Rollout.
-///
-/// # Errors
-/// API and router failures; the caller backs off per object and retries. An invalid spec is not
-/// an error: it is reported in status and the Rollout waits for a change.
-#[instrument(skip_all, fields(rollout = %object_key(&rollout)))]
-pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action> {
-    let started = std::time::Instant::now();
-    // Boxed: the runtime spawns this future, and the whole pipeline's state machine is many
-    // KiB that would otherwise be copied on every spawn.
-    let result = Box::pin(reconcile_inner(rollout, &ctx)).await;
-    ctx.metrics.reconciled(started.elapsed());
-    if let Err(error) = &result {
-        ctx.metrics.reconcile_failed(error.category().as_str());
-    }
-    result
-}
-
-async fn reconcile_inner(rollout: Arc<Rollout>, ctx: &Arc<Context>) -> Result<Action> {
-    let ctx = ctx.clone();
-    let namespace = rollout
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
-    let rollout = Arc::new(ctx.freshest(&rollout));
-    // Resolved once per reconcile: validation, and the router for the spec.
-    let resolved = if rollout.meta().deletion_timestamp.is_none() {
-        match resolve(&ctx, &rollout) {
-            Ok(resolved) => Some(resolved),
-            // An invalid spec touches nothing, not even the finalizer.
-            Err(errors) => return invalid(&ctx, &api, &rollout, &errors).await,
-        }
-    } else {
-        None
-    };
-    let result = finalizer::finalizer(&api, labels::FINALIZER, rollout.clone(), |event| async {
-        match (event, &resolved) {
-            (FinalizerEvent::Apply(rollout), Some(resolved)) => {
-                reconcile_live(&ctx, &api, &rollout, resolved).await
-            }
-            // Apply comes only for a Rollout not being deleted, resolved above; this arm keeps
-            // the match total.
-            (FinalizerEvent::Apply(rollout), None) => match resolve(&ctx, &rollout) {
-                Ok(resolved) => reconcile_live(&ctx, &api, &rollout, &resolved).await,
-                Err(errors) => invalid(&ctx, &api, &rollout, &errors).await,
-            },
-            (FinalizerEvent::Cleanup(rollout), _) => cleanup(&ctx, &rollout).await,
-        }
-    })
-    .await;
-    match result {
-        Ok(action) => {
-            ctx.backoff.reset(&object_key(&rollout));
-            Ok(action)
-        }
-        Err(finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error)) => {
-            // A conflict is optimistic concurrency doing its job: retry on a fresh view, no
-            // alarm. Everything else is shown in status and as an Event.
-            if error.category() == Category::Conflict {
-                return Err(error);
-            }
-            match report_error(&ctx, &api, &rollout, &error).await {
-                Some(action) => {
-                    ctx.backoff.reset(&object_key(&rollout));
-                    Ok(action)
-                }
-                None => Err(error),
-            }
-        }
-        Err(other) => Err(Error::Finalizer {
-            namespace,
-            name: rollout.name_any(),
-            message: other.to_string(),
-        }),
-    }
-}
-
-/// What a valid Rollout resolves to.
-struct Resolved {
-    router: Arc<dyn TrafficRouter>,
-    target: RouteTarget,
-    /// The objects the router reads or writes for the target, watched for it.
-    references: Vec<ResourceRef>,
-}
-
-/// The router, its target and the objects it references for `rollout`, or the field errors that
-/// make it invalid (validation, an unknown router, a router refusing its config or lacking
-/// weights).
-fn resolve(ctx: &Context, rollout: &Rollout) -> Result<Resolved, Vec<FieldError>> {
-    kulta_api::validation::validate(rollout)?;
-    let field = |message: String| {
-        vec![FieldError {
-            path: "spec.strategy.canary.trafficRouting".to_string(),
-            message,
-        }]
-    };
-    let canary = rollout
-        .spec
-        .strategy
-        .canary
-        .as_ref()
-        .ok_or_else(|| field("is required".to_string()))?;
-    let routing = canary
-        .traffic_routing
-        .as_ref()
-        .ok_or_else(|| field("is required".to_string()))?;
-    let (Some(key), Some(config)) = (routing.router_key(), routing.router_config()) else {
-        return Err(field("names no router".to_string()));
-    };
-    let router = ctx
-        .routers
-        .resolve(key, &config)
-        .map_err(|e| field(e.to_string()))?;
-    if !router.capabilities().weights {
-        return Err(field(format!(
-            "traffic router {key} cannot set weights, which canary steps need"
-        )));
-    }
-    let target = RouteTarget {
-        namespace: rollout.namespace().unwrap_or_default(),
-        rollout: rollout.name_any(),
-        stable: BackendRef {
-            service: canary.stable_service.clone(),
-            port: None,
-        },
-        canary: BackendRef {
-            service: canary.canary_service.clone(),
-            port: None,
-        },
-        config,
-    };
-    let references = router
-        .referenced_objects(&target)
-        .map_err(|e| field(format!("traffic router {key}: {e}")))?;
-    Ok(Resolved {
-        router,
-        target,
-        references,
-    })
-}
-
-async fn invalid(
-    ctx: &Context,
-    api: &Api<Rollout>,
-    rollout: &Rollout,
-    errors: &[FieldError],
-) -> Result<Action> {
-    ctx.watched.untrack(&ObjectRef::from_obj(rollout));
-    let plan = plan::invalid_spec_plan(rollout, errors, ctx.clock.now());
-    warn!(errors = %plan.status.message.as_deref().unwrap_or_default(), "invalid spec");
-    write_status(ctx, api, rollout, &plan.status).await?;
-    publish(ctx, rollout, &plan.events).await;
-    Ok(Action::await_change())
-}
-
-/// Reconciles a valid Rollout that is not being deleted, with what it resolved to.
-async fn reconcile_live(
-    ctx: &Context,
-    api: &Api<Rollout>,
-    rollout: &Rollout,
-    resolved: &Resolved,
-) -> Result<Action> {
-    let (router, target) = (resolved.router.as_ref(), &resolved.target);
-    ctx.watched
-        .track(&ObjectRef::from_obj(rollout), &resolved.references);
-    let observed = observe::observe(ctx, rollout, router, target, &resolved.references).await;
-    let plan = plan::plan(rollout, &observed, ctx.clock.now());
-    if plan.state == RolloutState::InvalidSpec {
-        write_status(ctx, api, rollout, &plan.status).await?;
-        publish(ctx, rollout, &plan.events).await;
-        return Ok(Action::await_change());
-    }
-    info!(state = ?plan.state, step = plan.status.current_step_index, "planned");
-    let (plan, counts_wait) = carry_out(ctx, api, rollout, plan, observed, resolved).await?;
-    ctx.metrics.observe_rollout(
-        rollout_labels(rollout),
-        router.kind(),
-        plan.status.phase.map_or("Unknown", |p| p.as_str()),
-        rollout
-            .status
-            .as_ref()
-            .and_then(|s| s.phase)
-            .map(|p| p.as_str()),
-        plan.status.canary_weight,
-        plan.status.current_step_index,
-    );
-    let after = [plan.requeue_after, counts_wait, Some(RESYNC)]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(RESYNC);
-    Ok(Action::requeue(after))
-}
 
 /// How many times a status that records intent is tried, each on a fresh read, re-planned.
 const RECORD_ATTEMPTS: u32 = 5;
@@ -236,7 +35,7 @@ const RECORD_ATTEMPTS: u32 = 5;
 ///
 /// Returns the plan carried out, and how long pod counts may still wait when only they changed
 /// (nothing written).
-async fn carry_out(
+pub(super) async fn carry_out(
     ctx: &Context,
     api: &Api<Rollout>,
     rollout: &Rollout,
@@ -353,90 +152,10 @@ fn only_counts_differ(current: Option<&RolloutStatus>, planned: &RolloutStatus) 
     counts_as_current == *current
 }
 
-/// Deleting: traffic back to 100% stable and nothing of ours left in the routes, then the
-/// finalizer goes. A Rollout whose router cannot be resolved any more has nothing we can clean.
-async fn cleanup(ctx: &Context, rollout: &Rollout) -> Result<Action> {
-    if let Ok(Resolved { router, target, .. }) = resolve(ctx, rollout) {
-        let result = router.remove_managed_routes(&target).await;
-        ctx.metrics.router_operation(
-            router.kind(),
-            "remove_managed_routes",
-            result.as_ref().map_or_else(|e| e.category(), |()| "ok"),
-        );
-        result.map_err(|source| Error::Router {
-            router: router.kind(),
-            operation: "remove managed routes",
-            namespace: target.namespace.clone(),
-            rollout: target.rollout.clone(),
-            source,
-        })?;
-        publish(
-            ctx,
-            rollout,
-            &[PlannedEvent {
-                warning: false,
-                reason: "TrafficRestored",
-                note: "rollout deleted: all traffic routed to stable".to_string(),
-            }],
-        )
-        .await;
-    }
-    release_services(ctx, rollout).await?;
-    ctx.forget(rollout);
-    ctx.watched.untrack(&ObjectRef::from_obj(rollout));
-    ctx.metrics.forget_rollout(&rollout_labels(rollout));
-    Ok(Action::await_change())
-}
-
-/// Removes this Rollout's claim and pin record from its Services, so that another Rollout may
-/// pin them. The selectors stay as they are: the Services keep serving.
-async fn release_services(ctx: &Context, rollout: &Rollout) -> Result<()> {
-    let Some(canary) = rollout.spec.strategy.canary.as_ref() else {
-        return Ok(());
-    };
-    let namespace = rollout.namespace().unwrap_or_default();
-    let name = rollout.name_any();
-    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
-    for service in [&canary.stable_service, &canary.canary_service] {
-        let claimed = ctx
-            .services
-            .get(&ObjectRef::new(service).within(&namespace))
-            .is_some_and(|cached| {
-                cached.annotations().get(labels::SERVICE_CLAIM_ANNOTATION) == Some(&name)
-            });
-        if !claimed {
-            continue;
-        }
-        let patch = serde_json::json!({ "metadata": { "annotations": {
-            labels::SERVICE_CLAIM_ANNOTATION: null,
-            labels::PINNED_REVISION_ANNOTATION: null,
-        } } });
-        match services
-            .patch(service, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            // Not recorded as our own write: its watch event must wake the Rollouts that wait
-            // for this Service.
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(e) => {
-                return Err(Error::kube(
-                    "release the claim on",
-                    "Service",
-                    &namespace,
-                    service,
-                    e,
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Writes `status` when it differs from the Rollout's. A PUT on the status subresource with the
 /// Rollout's resourceVersion: a status planned from a stale view is refused (409) instead of
 /// overwriting a newer one.
-pub(crate) async fn write_status(
+pub(super) async fn write_status(
     ctx: &Context,
     api: &Api<Rollout>,
     rollout: &Rollout,
@@ -475,7 +194,7 @@ pub(crate) async fn write_status(
 /// a running canary is aborted (the next reconcile routes back to stable). A permanent error
 /// ([`Error::is_permanent`]) is reported like an invalid spec and waits for a change instead
 /// of being retried. Returns the action instead of a retry with backoff, when there is one.
-async fn report_error(
+pub(super) async fn report_error(
     ctx: &Context,
     api: &Api<Rollout>,
     rollout: &Rollout,
@@ -596,45 +315,6 @@ async fn report_error(
     } else {
         None
     }
-}
-
-/// Publishes Events; failures are logged, never fatal.
-async fn publish(ctx: &Context, rollout: &Rollout, events: &[PlannedEvent]) {
-    let reference = rollout.object_ref(&());
-    for event in &crate::events::coalesce(events) {
-        if let Err(error) = ctx
-            .events
-            .publish(
-                &reference,
-                event.warning,
-                event.reason,
-                "Reconcile",
-                &event.note,
-            )
-            .await
-        {
-            warn!(%error, reason = event.reason, "unable to publish event");
-        }
-    }
-}
-
-fn rollout_labels(rollout: &Rollout) -> crate::runtime::metrics::RolloutLabels {
-    crate::runtime::metrics::RolloutLabels {
-        namespace: rollout.namespace().unwrap_or_default(),
-        name: rollout.name_any(),
-    }
-}
-
-/// Backoff policy: exponential per object, capped; reset on success.
-pub fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.backoff.next(&object_key(&rollout));
-    let delay = if error.category() == Category::Conflict {
-        delay.checked_div(8).unwrap_or_default()
-    } else {
-        delay
-    };
-    warn!(rollout = %object_key(&rollout), category = %error.category(), retry_in = ?delay, "will retry");
-    Action::requeue(delay)
 }
 
 #[cfg(test)]
