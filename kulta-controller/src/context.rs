@@ -128,61 +128,57 @@ impl Context {
         status: &RolloutStatus,
         removed: Vec<(String, String)>,
     ) {
-        let (Some(uid), Some(resource_version)) = (
-            rollout.metadata.uid.clone(),
-            rollout.metadata.resource_version.clone(),
-        ) else {
-            return;
-        };
-        if let Ok(mut written) = self.written.lock() {
-            written.insert(
-                object_key(rollout),
-                WrittenStatus {
-                    uid,
-                    resource_version,
-                    status: status.clone(),
-                    removed,
-                    unstored_from: None,
-                },
-            );
-        }
+        self.record(rollout, status, Some(removed), None);
     }
 
     /// Remembers `status`, the status of effects carried out on `rollout` (the version they
-    /// were planned from) whose status write failed. Until the Rollout changes, the next
-    /// reconcile plans from it: planning from the stored status would undo what was done (a
-    /// promotion's Service pin and route, put back to the last step), and storing it is all
-    /// that is left to do.
-    /// The status is laid over the Rollout as long as it is the version the effects were planned
-    /// from (or the cache is behind it), or its stored status is still the one they were planned
-    /// from (someone changed its spec or metadata since: the status write conflicted): only
-    /// this controller writes status.
+    /// were planned from) whose status write failed, so that the next reconcile plans from it:
+    /// planning from the stored status would undo what was done (a promotion's Service pin and
+    /// route, put back to the last step), and storing it is all that is left to do. It is laid
+    /// over the Rollout while the Rollout is at most the version the effects were planned from,
+    /// or its stored status is still the one they were planned from (someone changed its spec
+    /// or metadata since, and the status write conflicted): only this controller writes status.
     pub(crate) fn remember_unstored(&self, rollout: &Rollout, status: &RolloutStatus) {
+        let planned_from = rollout.status.clone().unwrap_or_default();
+        self.record(rollout, status, None, Some(planned_from));
+    }
+
+    /// Records `status` for `rollout`'s uid and resourceVersion. `removed: None` keeps what the
+    /// entry of that same version removed (planned from our last write: it is still gone).
+    fn record(
+        &self,
+        rollout: &Rollout,
+        status: &RolloutStatus,
+        removed: Option<Vec<(String, String)>>,
+        unstored_from: Option<RolloutStatus>,
+    ) {
         let (Some(uid), Some(resource_version)) = (
             rollout.metadata.uid.clone(),
             rollout.metadata.resource_version.clone(),
         ) else {
             return;
         };
-        if let Ok(mut written) = self.written.lock() {
-            let key = object_key(rollout);
-            // Planned from our last write: what that write removed is still gone.
-            let removed = written
+        let Ok(mut written) = self.written.lock() else {
+            return;
+        };
+        let key = object_key(rollout);
+        let removed = removed.unwrap_or_else(|| {
+            written
                 .get(&key)
                 .filter(|last| last.resource_version == resource_version)
                 .map(|last| last.removed.clone())
-                .unwrap_or_default();
-            written.insert(
-                key,
-                WrittenStatus {
-                    uid,
-                    resource_version,
-                    status: status.clone(),
-                    removed,
-                    unstored_from: Some(rollout.status.clone().unwrap_or_default()),
-                },
-            );
-        }
+                .unwrap_or_default()
+        });
+        written.insert(
+            key,
+            WrittenStatus {
+                uid,
+                resource_version,
+                status: status.clone(),
+                removed,
+                unstored_from,
+            },
+        );
     }
 
     /// Whether `rollout`'s status is one [`Context::remember_unstored`] laid over it: equal to

@@ -113,12 +113,17 @@ impl<K: Resource> OwnWrites<K> {
         ) else {
             return false;
         };
+        self.wrote(namespace, name, version)
+    }
+
+    /// Whether version `version` of `namespace/name` is the one our write produced.
+    pub fn wrote(&self, namespace: &str, name: &str, version: &str) -> bool {
         let Ok(entries) = self.entries.lock() else {
             return false;
         };
         entries
-            .get(&(namespace.clone(), name.clone()))
-            .is_some_and(|entry| entry.object.meta().resource_version.as_ref() == Some(version))
+            .get(&(namespace.to_string(), name.to_string()))
+            .is_some_and(|entry| entry.object.meta().resource_version.as_deref() == Some(version))
     }
 
     /// Our written objects in `namespace` that `cached` (the names the cache has there) lacks.

@@ -8,20 +8,23 @@
 //! The watches' stores are the [`ObjectCache`] the routers read from (handed to every factory
 //! through [`RouterFactory::attach`](kulta_router::RouterFactory::attach)), with each router's
 //! own writes laid over them until the watch delivers them ([`OwnWrites`]); the echo of such a
-//! write wakes nothing.
+//! write wakes nothing. Objects are held as the JSON text of their trimmed form (a few KiB per
+//! HTTPRoute; parsed trees cost several times that). The first list of a kind wakes nothing (no
+//! reconcile planned with a cached version before it); a relist after the watch lost its place
+//! wakes the Rollouts of the objects that changed or went meanwhile.
 //!
 //! Nothing here knows what a route is: the kinds come from the routers, the API resource of a
 //! kind from discovery.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use futures::channel::mpsc;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::discovery::{self, Scope};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use kulta_api::Rollout;
@@ -55,12 +58,47 @@ struct Shared {
 /// One watched kind.
 #[derive(Default)]
 struct KindWatch {
-    /// The watch's store, once discovery found the kind and the watch started.
-    store: OnceLock<(Store<DynamicObject>, ApiResource)>,
+    /// The objects as the watch delivered them.
+    objects: Mutex<Objects>,
     /// The routers' writes of objects of this kind.
     own: OwnWrites<DynamicObject>,
     /// Listed, and no error since: every change reaches the Rollouts.
     healthy: AtomicBool,
+}
+
+/// A watch's objects by namespace and name, each kept as the JSON text of its trimmed form: a
+/// thousand HTTPRoutes held as `serde_json::Value` trees cost about four times the memory.
+#[derive(Default)]
+struct Objects {
+    by_name: HashMap<(String, String), Stored>,
+    /// Objects listed since a (re)list began, to drop the rest when it ends.
+    relisted: Option<HashSet<(String, String)>>,
+    /// Whether a first list completed.
+    listed: bool,
+}
+
+struct Stored {
+    resource_version: Option<String>,
+    json: Box<str>,
+}
+
+/// An object a watch event changed: namespace, name and (unless it is gone) its version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Changed {
+    namespace: String,
+    name: String,
+    resource_version: Option<String>,
+}
+
+impl Changed {
+    fn of(object: &DynamicObject) -> Self {
+        let (namespace, name) = name_of(object);
+        Changed {
+            namespace,
+            name,
+            resource_version: object.metadata.resource_version.clone(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -169,10 +207,7 @@ impl Drop for WatchedObjects {
 impl ObjectCache for WatchedObjects {
     fn get(&self, object: &ResourceRef) -> Option<serde_json::Value> {
         let watch = self.kind(object)?;
-        let cached = watch.store.get().and_then(|(store, resource)| {
-            let key = ObjectRef::new_with(&object.name, resource.clone()).within(&object.namespace);
-            store.get(&key)
-        });
+        let cached = watch.cached(&object.namespace, &object.name);
         let current = watch.own.view(&object.namespace, &object.name, cached)?;
         serde_json::to_value(&*current).ok()
     }
@@ -186,6 +221,96 @@ impl ObjectCache for WatchedObjects {
             Err(error) => debug!(%object, %error, "a router's write is not an object; not cached"),
         }
     }
+}
+
+impl KindWatch {
+    fn cached(&self, namespace: &str, name: &str) -> Option<Arc<DynamicObject>> {
+        let objects = self.objects.lock().ok()?;
+        let stored = objects
+            .by_name
+            .get(&(namespace.to_owned(), name.to_owned()))?;
+        serde_json::from_str(&stored.json).ok().map(Arc::new)
+    }
+
+    /// Takes one watch event; returns the objects whose change should wake their Rollouts:
+    /// every applied or deleted one, and of a relist the ones that differ from what was held
+    /// (the first list wakes nothing: no reconcile planned with a cached version before it).
+    fn observe(&self, event: watcher::Event<DynamicObject>) -> Vec<Changed> {
+        let Ok(mut objects) = self.objects.lock() else {
+            return Vec::new();
+        };
+        match event {
+            watcher::Event::Apply(object) => {
+                objects.insert(&object);
+                vec![Changed::of(&object)]
+            }
+            watcher::Event::Delete(object) => {
+                objects.by_name.remove(&name_of(&object));
+                vec![Changed::of(&object)]
+            }
+            watcher::Event::Init => {
+                objects.relisted = Some(HashSet::new());
+                Vec::new()
+            }
+            watcher::Event::InitApply(object) => {
+                let name = name_of(&object);
+                let changed = objects
+                    .by_name
+                    .get(&name)
+                    .is_none_or(|held| held.resource_version != object.metadata.resource_version);
+                if let Some(relisted) = objects.relisted.as_mut() {
+                    relisted.insert(name);
+                }
+                objects.insert(&object);
+                if objects.listed && changed {
+                    vec![Changed::of(&object)]
+                } else {
+                    Vec::new()
+                }
+            }
+            watcher::Event::InitDone => {
+                let relisted = objects.relisted.take().unwrap_or_default();
+                let gone: Vec<(String, String)> = objects
+                    .by_name
+                    .keys()
+                    .filter(|name| !relisted.contains(*name))
+                    .cloned()
+                    .collect();
+                for name in &gone {
+                    objects.by_name.remove(name);
+                }
+                objects.listed = true;
+                gone.into_iter()
+                    .map(|(namespace, name)| Changed {
+                        namespace,
+                        name,
+                        resource_version: None,
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+impl Objects {
+    fn insert(&mut self, object: &DynamicObject) {
+        match serde_json::to_string(object) {
+            Ok(json) => {
+                self.by_name.insert(
+                    name_of(object),
+                    Stored {
+                        resource_version: object.metadata.resource_version.clone(),
+                        json: json.into_boxed_str(),
+                    },
+                );
+            }
+            Err(error) => debug!(%error, "a watched object does not serialize; not cached"),
+        }
+    }
+}
+
+fn name_of(object: &DynamicObject) -> (String, String) {
+    (object.namespace().unwrap_or_default(), object.name_any())
 }
 
 impl References {
@@ -264,52 +389,54 @@ async fn run_watch(
         (Scope::Namespaced, Some(namespace)) => Api::namespaced_with(client, namespace, &resource),
         _ => Api::all_with(client, &resource),
     };
-    let writer = reflector::store::Writer::new(resource.clone());
-    let store = writer.as_reader();
-    let _ = watch.store.set((store, resource.clone()));
     watcher(api, watcher::Config::default())
         .default_backoff()
-        .inspect(|event| match event {
-            Ok(watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
-                watch.healthy.store(true, Ordering::Release);
-            }
-            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-            Err(_) => watch.healthy.store(false, Ordering::Release),
-        })
         .modify(cache_trim::referenced)
-        .reflect(writer)
-        .touched_objects()
         .for_each(|event| {
             match event {
-                Ok(object) => {
-                    for rollout in woken_by(&watch, &shared, &resource, &object) {
-                        // Fails only when the controller stopped; nothing left to wake.
-                        let _ = wake.unbounded_send(rollout);
+                Ok(event) => {
+                    let listed = matches!(
+                        event,
+                        watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_)
+                    );
+                    for changed in watch.observe(event) {
+                        for rollout in woken_by(&watch, &shared, &resource, &changed) {
+                            // Fails only when the controller stopped; nothing left to wake.
+                            let _ = wake.unbounded_send(rollout);
+                        }
+                    }
+                    if listed {
+                        watch.healthy.store(true, Ordering::Release);
                     }
                 }
-                Err(error) => debug!(%api_version, %kind, %error, "watch of referenced objects failed; retrying"),
+                Err(error) => {
+                    watch.healthy.store(false, Ordering::Release);
+                    debug!(%api_version, %kind, %error, "watch of referenced objects failed; retrying");
+                }
             }
             futures::future::ready(())
         })
         .await;
 }
 
-/// The Rollouts a watch event of `object` wakes: those that reference it, unless the event is
-/// the echo of a router's own write (the reconcile that wrote it planned with it).
+/// The Rollouts a change wakes: those that reference the object, unless the change is the echo
+/// of a router's own write (the reconcile that wrote it planned with it).
 fn woken_by(
     watch: &KindWatch,
     shared: &Shared,
     resource: &ApiResource,
-    object: &DynamicObject,
+    changed: &Changed,
 ) -> Vec<ObjectRef<Rollout>> {
-    if watch.own.is_echo(object) {
+    if let Some(version) = &changed.resource_version
+        && watch.own.wrote(&changed.namespace, &changed.name, version)
+    {
         return Vec::new();
     }
     shared.rollouts_of(&ResourceRef {
         api_version: resource.api_version.clone(),
         kind: resource.kind.clone(),
-        namespace: object.namespace().unwrap_or_default(),
-        name: object.name_any(),
+        namespace: changed.namespace.clone(),
+        name: changed.name.clone(),
     })
 }
 
@@ -339,6 +466,72 @@ mod tests {
         .expect("an object")
     }
 
+    fn changed(name: &str, resource_version: &str) -> Changed {
+        Changed::of(&config_map(name, resource_version))
+    }
+
+    fn names(changes: &[Changed]) -> Vec<(&str, Option<&str>)> {
+        changes
+            .iter()
+            .map(|c| (c.name.as_str(), c.resource_version.as_deref()))
+            .collect()
+    }
+
+    #[test]
+    fn the_first_list_wakes_nothing_a_relist_wakes_what_changed_while_away() {
+        use watcher::Event;
+        let watch = KindWatch::default();
+        let mut woken = Vec::new();
+        for event in [
+            Event::Init,
+            Event::InitApply(config_map("a", "1")),
+            Event::InitApply(config_map("b", "2")),
+            Event::InitDone,
+        ] {
+            woken.extend(watch.observe(event));
+        }
+        assert!(
+            woken.is_empty(),
+            "nothing planned with a cached version yet"
+        );
+        let cached = watch.cached("ns", "a").expect("cached");
+        assert_eq!(cached.metadata.resource_version.as_deref(), Some("1"));
+
+        assert_eq!(
+            names(&watch.observe(Event::Apply(config_map("a", "3")))),
+            [("a", Some("3"))]
+        );
+        // The watch lost its place: a relist in which b changed and a is gone.
+        let mut woken = Vec::new();
+        for event in [
+            Event::Init,
+            Event::InitApply(config_map("b", "4")),
+            Event::InitApply(config_map("c", "5")),
+            Event::InitDone,
+        ] {
+            woken.extend(watch.observe(event));
+        }
+        assert_eq!(
+            names(&woken),
+            [("b", Some("4")), ("c", Some("5")), ("a", None)]
+        );
+        assert!(watch.cached("ns", "a").is_none());
+        // Listed again unchanged: nothing.
+        let mut woken = Vec::new();
+        for event in [
+            Event::Init,
+            Event::InitApply(config_map("b", "4")),
+            Event::InitDone,
+        ] {
+            woken.extend(watch.observe(event));
+        }
+        assert!(names(&woken).iter().all(|(name, _)| *name != "b"));
+        assert_eq!(
+            names(&watch.observe(Event::Delete(config_map("b", "6")))),
+            [("b", Some("6"))]
+        );
+    }
+
     #[test]
     fn an_event_wakes_the_rollouts_naming_the_object_unless_it_is_our_echo() {
         let resource = ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&());
@@ -354,18 +547,18 @@ mod tests {
         );
         let watch = KindWatch::default();
         assert_eq!(
-            woken_by(&watch, &shared, &resource, &config_map("gate", "5")),
+            woken_by(&watch, &shared, &resource, &changed("gate", "5")),
             vec![web.clone()]
         );
         assert!(
-            woken_by(&watch, &shared, &resource, &config_map("other", "5")).is_empty(),
+            woken_by(&watch, &shared, &resource, &changed("other", "5")).is_empty(),
             "an object no Rollout names"
         );
         // A router wrote version 7: its event is an echo, a later version is not.
         watch.own.record(config_map("gate", "7"));
-        assert!(woken_by(&watch, &shared, &resource, &config_map("gate", "7")).is_empty());
+        assert!(woken_by(&watch, &shared, &resource, &changed("gate", "7")).is_empty());
         assert_eq!(
-            woken_by(&watch, &shared, &resource, &config_map("gate", "8")),
+            woken_by(&watch, &shared, &resource, &changed("gate", "8")),
             vec![web]
         );
     }
