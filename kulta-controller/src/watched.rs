@@ -19,6 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::channel::mpsc;
@@ -43,6 +44,8 @@ pub struct WatchedObjects {
     /// Watch only this namespace (the controller's `--namespace`); objects elsewhere are read
     /// by the routers from the API server.
     namespace: Option<String>,
+    /// How long a kind discovery did not find is left before it is asked again.
+    unserved_retry: Duration,
     shared: Arc<Shared>,
     wake: mpsc::UnboundedSender<ObjectRef<Rollout>>,
     /// The running watches, stopped when the controller goes.
@@ -51,9 +54,21 @@ pub struct WatchedObjects {
 
 #[derive(Default)]
 struct Shared {
-    kinds: Mutex<HashMap<Kind, Arc<KindWatch>>>,
+    kinds: Mutex<HashMap<Kind, KindState>>,
     references: Mutex<References>,
 }
+
+/// A kind a router named.
+enum KindState {
+    /// Watched (or its watch is starting).
+    Watched(Arc<KindWatch>),
+    /// Discovery did not find it at this time; asked again after [`UNSERVED_RETRY`].
+    Unserved(Instant),
+}
+
+/// How long a kind the API server does not serve is left before discovery is asked again (its
+/// CRD may be installed later).
+const UNSERVED_RETRY: Duration = Duration::from_secs(60);
 
 /// One watched kind.
 #[derive(Default)]
@@ -114,10 +129,21 @@ impl WatchedObjects {
         client: Client,
         namespace: Option<String>,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<ObjectRef<Rollout>>) {
+        Self::with_unserved_retry(client, namespace, UNSERVED_RETRY)
+    }
+
+    /// [`WatchedObjects::new`], asking discovery again about a kind it did not find after
+    /// `unserved_retry` instead of [`UNSERVED_RETRY`].
+    pub fn with_unserved_retry(
+        client: Client,
+        namespace: Option<String>,
+        unserved_retry: Duration,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<ObjectRef<Rollout>>) {
         let (wake, woken) = mpsc::unbounded();
         let watched = WatchedObjects {
             client,
             namespace,
+            unserved_retry,
             shared: Arc::default(),
             wake,
             tasks: Mutex::default(),
@@ -126,15 +152,11 @@ impl WatchedObjects {
     }
 
     /// Records that `rollout` references `objects` (replacing what it referenced before), and
-    /// starts watching any kind not watched yet. Cheap when nothing changed, which is every
-    /// reconcile but the first of a spec.
+    /// starts watching any kind not watched yet (a kind the API server did not serve is asked
+    /// about again after [`UNSERVED_RETRY`]).
     pub fn track(&self, rollout: &ObjectRef<Rollout>, objects: &[ResourceRef]) {
-        let changed = match self.shared.references.lock() {
-            Ok(mut references) => references.set(rollout, objects),
-            Err(_) => return,
-        };
-        if !changed {
-            return;
+        if let Ok(mut references) = self.shared.references.lock() {
+            references.set(rollout, objects);
         }
         for object in objects {
             self.watch_kind(&object.api_version, &object.kind);
@@ -148,18 +170,21 @@ impl WatchedObjects {
         }
     }
 
-    /// Starts the watch of a kind unless it runs (or is starting).
+    /// Starts the watch of a kind unless it runs (or is starting), or discovery did not find
+    /// it less than `unserved_retry` ago.
     fn watch_kind(&self, api_version: &str, kind: &str) {
         let key = (api_version.to_owned(), kind.to_owned());
         let watch = {
             let Ok(mut kinds) = self.shared.kinds.lock() else {
                 return;
             };
-            if kinds.contains_key(&key) {
-                return;
+            match kinds.get(&key) {
+                Some(KindState::Watched(_)) => return,
+                Some(KindState::Unserved(at)) if at.elapsed() < self.unserved_retry => return,
+                Some(KindState::Unserved(_)) | None => {}
             }
             let watch = Arc::new(KindWatch::default());
-            kinds.insert(key.clone(), watch.clone());
+            kinds.insert(key.clone(), KindState::Watched(watch.clone()));
             watch
         };
         let task = tokio::spawn(run_watch(
@@ -176,21 +201,31 @@ impl WatchedObjects {
     }
 
     /// Whether `objects` are all of watched kinds whose watches are healthy (listed, and not
-    /// failing): then every change to them wakes the Rollouts that reference them. `false` for
-    /// none.
+    /// failing), and within the namespace watched: then every change to them wakes the
+    /// Rollouts that reference them. `false` for none.
     pub fn watching(&self, objects: &[ResourceRef]) -> bool {
+        let in_scope = |object: &ResourceRef| {
+            object.namespace.is_empty()
+                || self
+                    .namespace
+                    .as_ref()
+                    .is_none_or(|watched| *watched == object.namespace)
+        };
         !objects.is_empty()
             && objects.iter().all(|object| {
-                self.kind(object)
-                    .is_some_and(|watch| watch.healthy.load(Ordering::Acquire))
+                in_scope(object)
+                    && self
+                        .kind(object)
+                        .is_some_and(|watch| watch.healthy.load(Ordering::Acquire))
             })
     }
 
     fn kind(&self, object: &ResourceRef) -> Option<Arc<KindWatch>> {
         let kinds = self.shared.kinds.lock().ok()?;
-        kinds
-            .get(&(object.api_version.clone(), object.kind.clone()))
-            .cloned()
+        match kinds.get(&(object.api_version.clone(), object.kind.clone()))? {
+            KindState::Watched(watch) => Some(watch.clone()),
+            KindState::Unserved(_) => None,
+        }
     }
 }
 
@@ -360,8 +395,8 @@ impl Shared {
 }
 
 /// Finds the kind's API resource, then watches it until the controller goes, waking the
-/// Rollouts that reference each changed object. A kind the API server does not serve is
-/// forgotten, so the next Rollout that names it tries again.
+/// Rollouts that reference each changed object. A kind the API server does not serve is marked
+/// so, and asked about again by a reconcile that names it after [`UNSERVED_RETRY`].
 async fn run_watch(
     client: Client,
     namespace: Option<String>,
@@ -380,7 +415,7 @@ async fn run_watch(
         Err(error) => {
             warn!(%api_version, %kind, %error, "a router references a kind the API server does not serve; its objects are read, not watched");
             if let Ok(mut kinds) = shared.kinds.lock() {
-                kinds.remove(&key);
+                kinds.insert(key, KindState::Unserved(Instant::now()));
             }
             return;
         }

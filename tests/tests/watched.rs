@@ -6,6 +6,8 @@
 // Helpers outside `#[test]` functions fail the test too: panicking is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::time::Duration;
+
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -88,7 +90,11 @@ async fn a_referenced_object_is_watched_cached_and_wakes_the_rollouts_that_name_
         .then_some(())
     })
     .await;
-    while woken.try_recv().is_ok() {} // the initial list
+    assert!(
+        !watched.watching(&[reference("elsewhere", "gate")]),
+        "an object outside the watched namespace is not watched"
+    );
+    while woken.try_recv().is_ok() {} // nothing is expected: the first list wakes nothing
 
     // Someone else changes the object: the Rollout that names it wakes, and the cache shows it.
     set_state(&config_maps, "gate", "open").await;
@@ -135,7 +141,12 @@ async fn a_referenced_object_is_watched_cached_and_wakes_the_rollouts_that_name_
 async fn a_kind_not_served_yet_is_watched_once_its_crd_is_installed() {
     let backend = Backend::start(|sim| sim).await;
     let namespace = backend.namespace().to_string();
-    let (watched, _woken) = WatchedObjects::new(backend.client(), Some(namespace.clone()));
+    // Discovery is asked again about an unserved kind after a second (a minute by default).
+    let (watched, _woken) = WatchedObjects::with_unserved_retry(
+        backend.client(),
+        Some(namespace.clone()),
+        Duration::from_secs(1),
+    );
     let widget = ResourceRef {
         api_version: "example.kulta.io/v1".into(),
         kind: "Widget".into(),
