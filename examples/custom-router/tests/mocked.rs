@@ -87,6 +87,15 @@ fn mock(proxy: &Arc<Proxy>, namespace: &str) -> MockTrafficRouter {
     router
 }
 
+/// The weights asked for, repeats of the same weight counted once (asking again is idempotent:
+/// a real router answers `Unchanged`, and a slower API server makes the controller ask again
+/// before its status write is seen).
+fn distinct_weights(proxy: &Proxy) -> Vec<u8> {
+    let mut weights = proxy.asked.lock().unwrap().clone();
+    weights.dedup();
+    weights
+}
+
 async fn status_of(rollouts: &Api<Rollout>) -> Option<RolloutStatus> {
     rollouts.get("app").await.ok()?.status
 }
@@ -144,7 +153,7 @@ async fn the_controller_drives_the_plugin_router_and_waits_for_its_verification(
             .filter(|s| s.phase == Some(Phase::Healthy))
     })
     .await;
-    assert_eq!(*proxy.asked.lock().unwrap(), [0], "all traffic to stable");
+    assert_eq!(distinct_weights(&proxy), [0], "all traffic to stable");
 
     // A new revision, and a proxy that does not acknowledge: the step waits, with its reason.
     proxy.acknowledges.store(false, Ordering::SeqCst);
@@ -173,11 +182,10 @@ async fn the_controller_drives_the_plugin_router_and_waits_for_its_verification(
     })
     .await;
     assert_eq!(paused.current_step_index, Some(1));
-    let asked = proxy.asked.lock().unwrap().clone();
-    assert_eq!(asked.first(), Some(&0));
-    assert!(
-        asked[1..].iter().all(|w| *w == 50),
-        "only the step's weight was asked for since: {asked:?}"
+    assert_eq!(
+        distinct_weights(&proxy),
+        [0, 50],
+        "only the step's weight was asked for since the first deploy"
     );
 
     stop.cancel();
