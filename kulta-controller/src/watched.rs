@@ -241,9 +241,9 @@ impl Drop for WatchedObjects {
 
 impl ObjectCache for WatchedObjects {
     fn get(&self, object: &ResourceRef) -> Option<serde_json::Value> {
-        let watch = self.kind(object)?;
-        let cached = watch.cached(&object.namespace, &object.name);
-        let current = watch.own.view(&object.namespace, &object.name, cached)?;
+        let current = self
+            .kind(object)?
+            .current(&object.namespace, &object.name)?;
         serde_json::to_value(&*current).ok()
     }
 
@@ -259,12 +259,46 @@ impl ObjectCache for WatchedObjects {
 }
 
 impl KindWatch {
+    /// The newest version of `namespace/name` known here: a router's own write until the watch
+    /// delivers it, else the watch's. Nothing while the watch is failing (or has not listed):
+    /// what it holds may be behind by changes it missed, so the router reads afresh until the
+    /// watch delivers again.
+    fn current(&self, namespace: &str, name: &str) -> Option<Arc<DynamicObject>> {
+        if !self.healthy.load(Ordering::Acquire) {
+            return None;
+        }
+        self.own.view(namespace, name, self.cached(namespace, name))
+    }
+
     fn cached(&self, namespace: &str, name: &str) -> Option<Arc<DynamicObject>> {
         let objects = self.objects.lock().ok()?;
         let stored = objects
             .by_name
             .get(&(namespace.to_owned(), name.to_owned()))?;
         serde_json::from_str(&stored.json).ok().map(Arc::new)
+    }
+
+    /// Takes what the watch yielded: an event ([`observe`](Self::observe)), which leaves the
+    /// watch healthy once it has listed, or an error, which leaves it unhealthy (not trusted by
+    /// [`ObjectCache::get`], polled by the plan) until the next event shows it delivering again.
+    fn take(&self, event: Result<watcher::Event<DynamicObject>, watcher::Error>) -> Vec<Changed> {
+        match event {
+            Ok(event) => {
+                let delivering = matches!(
+                    event,
+                    watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_)
+                );
+                let changed = self.observe(event);
+                if delivering {
+                    self.healthy.store(true, Ordering::Release);
+                }
+                changed
+            }
+            Err(_) => {
+                self.healthy.store(false, Ordering::Release);
+                Vec::new()
+            }
+        }
     }
 
     /// Takes one watch event; returns the objects whose change should wake their Rollouts:
@@ -428,25 +462,13 @@ async fn run_watch(
         .default_backoff()
         .modify(cache_trim::referenced)
         .for_each(|event| {
-            match event {
-                Ok(event) => {
-                    let listed = matches!(
-                        event,
-                        watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_)
-                    );
-                    for changed in watch.observe(event) {
-                        for rollout in woken_by(&watch, &shared, &resource, &changed) {
-                            // Fails only when the controller stopped; nothing left to wake.
-                            let _ = wake.unbounded_send(rollout);
-                        }
-                    }
-                    if listed {
-                        watch.healthy.store(true, Ordering::Release);
-                    }
-                }
-                Err(error) => {
-                    watch.healthy.store(false, Ordering::Release);
-                    debug!(%api_version, %kind, %error, "watch of referenced objects failed; retrying");
+            if let Err(error) = &event {
+                debug!(%api_version, %kind, %error, "watch of referenced objects failed; retrying");
+            }
+            for changed in watch.take(event) {
+                for rollout in woken_by(&watch, &shared, &resource, &changed) {
+                    // Fails only when the controller stopped; nothing left to wake.
+                    let _ = wake.unbounded_send(rollout);
                 }
             }
             futures::future::ready(())
@@ -596,6 +618,36 @@ mod tests {
             woken_by(&watch, &shared, &resource, &changed("gate", "8")),
             vec![web]
         );
+    }
+
+    #[test]
+    fn a_failing_watch_is_not_read_until_it_delivers_again() {
+        use watcher::Event;
+        let watch = KindWatch::default();
+        let version = |watch: &KindWatch| {
+            watch
+                .current("ns", "gate")
+                .and_then(|o| o.metadata.resource_version.clone())
+        };
+        watch.take(Ok(Event::Init));
+        watch.take(Ok(Event::InitApply(config_map("gate", "1"))));
+        assert_eq!(version(&watch), None, "not listed yet");
+        watch.take(Ok(Event::InitDone));
+        assert_eq!(version(&watch).as_deref(), Some("1"));
+
+        // The watch fails: changes may be passing it by, so its copy is not handed out.
+        assert!(
+            watch
+                .take(Err(watcher::Error::NoResourceVersion))
+                .is_empty()
+        );
+        assert_eq!(version(&watch), None);
+        // It resumes and delivers what it missed: trusted again.
+        assert_eq!(
+            names(&watch.take(Ok(Event::Apply(config_map("gate", "4"))))),
+            [("gate", Some("4"))]
+        );
+        assert_eq!(version(&watch).as_deref(), Some("4"));
     }
 
     #[test]

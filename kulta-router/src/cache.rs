@@ -19,7 +19,8 @@ use crate::ResourceRef;
 /// from a fresh read.
 pub trait ObjectCache: Send + Sync {
     /// The newest version of `object` known without a request, or `None` when its kind is not
-    /// watched (yet), the watch has not listed it, or it does not exist.
+    /// watched (yet), its watch has not listed or is failing (changes may be passing it by),
+    /// or the object does not exist: the router then reads it from the API server.
     fn get(&self, object: &ResourceRef) -> Option<serde_json::Value>;
 
     /// Records `written`, the object as the API server returned it from the router's own write.

@@ -111,3 +111,37 @@ async fn a_rollout_completes_through_failing_requests_and_dropped_watches() {
         vec![(100, 0), (80, 20), (50, 50), (0, 100), (100, 0)]
     );
 }
+
+/// The controller's watch of HTTPRoutes fails from before a rollout to its pause: the gateway's
+/// status updates pass the watch by, so the copy that watch holds must not be what the router
+/// verifies from. The rollout still reaches its pause at 50%, reading the route afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_route_watch_is_not_verified_from() {
+    let cluster = TestCluster::start().await;
+    cluster.create_app("web").await;
+    cluster
+        .create_rollout(&rollout("web").steps(readme_steps()).build())
+        .await;
+    cluster.wait_healthy("web").await;
+
+    // Every watch of routes the controller opens fails; the open one ends now.
+    cluster.faults().fail(
+        FailureRule::new(500)
+            .identity(cluster.controller_identity())
+            .verb("watch")
+            .resource("httproutes"),
+    );
+    cluster.faults().drop_watches();
+
+    cluster.set_image("web", "nginx:1.26").await;
+    let paused = cluster.wait_paused_at("web", 1).await;
+    assert_eq!(paused.canary_weight, Some(50));
+    assert!(
+        cluster.faults().injected_count() > 0,
+        "the route watch failed"
+    );
+    assert_eq!(
+        cluster.route_weights("web-route", "web").await,
+        vec![(50, 50)]
+    );
+}
