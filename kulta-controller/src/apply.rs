@@ -85,7 +85,7 @@ pub async fn apply(
                     e,
                 )
             })?;
-        ctx.own_services.record(pinned);
+        ctx.caches.own_services.record(pinned);
         info!(service = %pin.service, revision = %pin.hash, "pinned service");
     }
     if let Some(weight) = plan.route_weight {
@@ -206,7 +206,7 @@ async fn apply_replica_set_change(
             let name = format!("{}-{hash}", rollout.name_any());
             match create_replica_set(ctx, namespace, &replica_set).await {
                 Ok(created) => {
-                    ctx.own_replica_sets.record(created);
+                    ctx.caches.own_replica_sets.record(created);
                     info!(replica_set = %name, replicas, "created replica set");
                 }
                 // Not proof that it is ours: read it, and adopt it or refuse.
@@ -229,7 +229,7 @@ async fn apply_replica_set_change(
                 .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map_err(|e| Error::kube("scale", "ReplicaSet", namespace, name, e))?;
-            ctx.own_replica_sets.record(scaled);
+            ctx.caches.own_replica_sets.record(scaled);
             info!(replica_set = %name, replicas, "scaled replica set");
         }
         ReplicaSetChange::ScaleDownDeadline { name, at } => {
@@ -239,10 +239,10 @@ async fn apply_replica_set_change(
                 .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map_err(|e| Error::kube("annotate", "ReplicaSet", namespace, name, e))?;
-            ctx.own_replica_sets.record(annotated);
+            ctx.caches.own_replica_sets.record(annotated);
         }
         ReplicaSetChange::Delete { name } => {
-            ctx.own_replica_sets.forget(namespace, name);
+            ctx.caches.own_replica_sets.forget(namespace, name);
             match api.delete(name, &DeleteParams::background()).await {
                 Ok(_) => info!(replica_set = %name, "deleted old replica set"),
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
@@ -287,7 +287,7 @@ async fn adopt(
         .find(|owner| owner.controller == Some(true))
     {
         if controller.uid == uid {
-            ctx.own_replica_sets.record(existing);
+            ctx.caches.own_replica_sets.record(existing);
             return Ok(());
         }
         return Err(conflict(format!(
@@ -374,7 +374,7 @@ async fn adopt(
         .await
         .map_err(|e| Error::kube("adopt", "ReplicaSet", namespace, name, e))?;
     info!(replica_set = %name, replicas, "adopted an orphaned ReplicaSet of this revision");
-    ctx.own_replica_sets.record(adopted);
+    ctx.caches.own_replica_sets.record(adopted);
     Ok(())
 }
 

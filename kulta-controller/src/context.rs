@@ -27,25 +27,33 @@ pub struct Context {
     pub events: crate::events::EventPublisher,
     /// The clock.
     pub clock: Arc<dyn Clock>,
-    /// Cache of the ReplicaSets KULTA manages.
-    pub replica_sets: Store<ReplicaSet>,
-    /// Cache of Services.
-    pub services: Store<Service>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Per-object error backoff.
-    pub(crate) backoff: Backoff,
+    /// The ReplicaSets and Services as this controller knows them without a request.
+    pub caches: Caches,
     /// The last status this controller wrote per Rollout, to plan from it when the cache has not
     /// caught up with our own write yet.
     pub(crate) written: Mutex<HashMap<String, WrittenStatus>>,
-    /// Services we pinned, until the Services cache shows the pin.
-    pub(crate) own_services: Arc<OwnWrites<Service>>,
-    /// ReplicaSets we created or changed, until the ReplicaSets cache shows the change.
-    pub(crate) own_replica_sets: Arc<OwnWrites<ReplicaSet>>,
-    /// The ReplicaSets in the cache by the uid of their controlling owner.
-    pub(crate) replica_sets_by_owner: Arc<Index<ReplicaSet, String>>,
+    /// Per-Rollout error backoff.
+    pub(crate) backoff: Backoff,
     /// Pod counts waiting to reach status.
     pub(crate) counts: PendingCounts,
+}
+
+/// The ReplicaSets and Services as this controller knows them without a request: the watches'
+/// caches, with this controller's own writes laid over them until the watches deliver them
+/// ([`OwnWrites`]).
+pub struct Caches {
+    /// The ReplicaSets KULTA manages.
+    pub replica_sets: Store<ReplicaSet>,
+    /// The same ReplicaSets by the uid of their controlling owner.
+    pub(crate) replica_sets_by_owner: Arc<Index<ReplicaSet, String>>,
+    /// ReplicaSets we created or changed, until the ReplicaSets cache shows the change.
+    pub(crate) own_replica_sets: Arc<OwnWrites<ReplicaSet>>,
+    /// Services.
+    pub services: Store<Service>,
+    /// Services we pinned, until the Services cache shows the pin.
+    pub(crate) own_services: Arc<OwnWrites<Service>>,
 }
 
 /// Pod counts reach status at most [`PendingCounts::DELAY`] after they changed, together with

@@ -20,7 +20,7 @@ use kulta_router_gateway::GatewayApiRouterFactory;
 use tracing::debug;
 
 use crate::clock::{Clock, SystemClock};
-use crate::context::{Backoff, Context};
+use crate::context::{Backoff, Caches, Context};
 use crate::index::{Index, ObjectName};
 use crate::own_writes::OwnWrites;
 use crate::reconcile::{error_policy, reconcile};
@@ -215,14 +215,16 @@ impl ControllerBuilder {
                     .unwrap_or_else(|| self.reporter.clone()),
             ),
             clock: self.clock,
-            replica_sets,
-            services,
             metrics: self.metrics.unwrap_or_default(),
-            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+            caches: Caches {
+                replica_sets,
+                replica_sets_by_owner: by_owner,
+                own_replica_sets,
+                services,
+                own_services: own_services.clone(),
+            },
             written: Mutex::new(Default::default()),
-            own_services: own_services.clone(),
-            own_replica_sets,
-            replica_sets_by_owner: by_owner,
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
             counts: Default::default(),
         });
 

@@ -34,17 +34,19 @@ pub async fn observe(
                 .any(|owner| owner.uid == uid && owner.controller == Some(true))
     };
     let cached: Vec<_> = ctx
+        .caches
         .replica_sets_by_owner
         .get(&uid)
         .into_iter()
         .filter_map(|(namespace, name)| {
-            ctx.replica_sets
+            ctx.caches
+                .replica_sets
                 .get(&ObjectRef::new(&name).within(&namespace))
         })
         .filter(|rs| owned(rs))
         .collect();
     // Our own creates and scales that the cache has not seen yet count as done.
-    let unseen = ctx.own_replica_sets.unseen(&namespace, |name| {
+    let unseen = ctx.caches.own_replica_sets.unseen(&namespace, |name| {
         cached
             .iter()
             .any(|rs| rs.metadata.name.as_deref() == Some(name))
@@ -53,7 +55,9 @@ pub async fn observe(
         .into_iter()
         .filter_map(|rs| {
             let name = rs.name_any();
-            ctx.own_replica_sets.view(&namespace, &name, Some(rs))
+            ctx.caches
+                .own_replica_sets
+                .view(&namespace, &name, Some(rs))
         })
         .chain(unseen.into_iter().filter(|rs| owned(rs)))
         .filter(|rs| rs.metadata.deletion_timestamp.is_none())
@@ -64,9 +68,10 @@ pub async fn observe(
     // A Service the cache does not have is gone, whatever we wrote to it before: KULTA never
     // creates Services, so there is no create of ours the cache could be behind on.
     let current_service = |name: &str| {
-        ctx.services
+        ctx.caches
+            .services
             .get(&ObjectRef::new(name).within(&namespace))
-            .and_then(|cached| ctx.own_services.view(&namespace, name, Some(cached)))
+            .and_then(|cached| ctx.caches.own_services.view(&namespace, name, Some(cached)))
     };
     // Each Service read once, for what it selects, KULTA's record on it, and (the canary's)
     // its selector.

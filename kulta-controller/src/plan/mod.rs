@@ -219,6 +219,25 @@ impl Plan {
             .is_some_and(|weight| i32::from(weight) > asked)
     }
 
+    /// How this plan's status is to be written, given `current`, the status it was planned
+    /// from; `unstored` when that status is this controller's own that the API server does not
+    /// hold (effects carried out, status write failed: see `Context::remember_unstored`).
+    pub fn status_write(&self, current: Option<&RolloutStatus>, unstored: bool) -> StatusWrite {
+        let records_intent = !self.consume.is_empty() || self.route_weight.is_some();
+        if records_intent {
+            return StatusWrite::Record {
+                before_effects: self.raises_weight(current),
+            };
+        }
+        if current == Some(&self.status) && !unstored {
+            return StatusWrite::Unchanged;
+        }
+        if self.events.is_empty() && !unstored && only_counts_differ(current, &self.status) {
+            return StatusWrite::Counts;
+        }
+        StatusWrite::AfterEffects
+    }
+
     /// Whether the plan changes nothing in the cluster besides, possibly, status.
     pub fn is_quiet(&self) -> bool {
         self.consume.is_empty()
@@ -226,6 +245,61 @@ impl Plan {
             && self.services.is_empty()
             && self.route_weight.is_none()
     }
+}
+
+/// How a plan's status reaches the API server ([`Plan::status_write`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusWrite {
+    /// The planned status is the stored one: nothing to write.
+    Unchanged,
+    /// Only pod counts differ: they may wait up to `PendingCounts::DELAY`, to be written with
+    /// the next other change when one comes sooner (pods come and go one at a time).
+    Counts,
+    /// Written after the effects; a failed write fails the reconcile, which is retried.
+    AfterEffects,
+    /// The status records intent (actions carried out, a weight requested): a failed write is
+    /// tried again on a fresh read of the Rollout, planned again with this status as its own,
+    /// so that nothing a person did in between is overwritten. With `before_effects` (the plan
+    /// raises the canary weight) it is stored before any effect: the stored
+    /// `desiredCanaryWeight` never understates what the route may carry, which the planner
+    /// counts on before it scales a canary down.
+    Record {
+        /// Stored before the effects are carried out.
+        before_effects: bool,
+    },
+}
+
+impl StatusWrite {
+    /// Whether the effects are carried out only once the status is stored.
+    pub fn before_effects(self) -> bool {
+        matches!(
+            self,
+            StatusWrite::Record {
+                before_effects: true
+            }
+        )
+    }
+
+    /// Whether a failed write is tried again on a fresh read, planned again.
+    pub fn records_intent(self) -> bool {
+        matches!(self, StatusWrite::Record { .. })
+    }
+}
+
+/// Whether `planned` differs from `current` in pod counts only (and differs at all).
+fn only_counts_differ(current: Option<&RolloutStatus>, planned: &RolloutStatus) -> bool {
+    let Some(current) = current else {
+        return false;
+    };
+    if current == planned {
+        return false;
+    }
+    let mut counts_as_current = planned.clone();
+    counts_as_current.replicas = current.replicas;
+    counts_as_current.ready_replicas = current.ready_replicas;
+    counts_as_current.available_replicas = current.available_replicas;
+    counts_as_current.updated_replicas = current.updated_replicas;
+    counts_as_current == *current
 }
 
 /// Reads the user actions present on the Rollout, in the order they are applied, with the

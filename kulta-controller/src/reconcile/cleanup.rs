@@ -59,6 +59,7 @@ async fn release_services(ctx: &Context, rollout: &Rollout) -> Result<()> {
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
     for service in [&canary.stable_service, &canary.canary_service] {
         let claimed = ctx
+            .caches
             .services
             .get(&ObjectRef::new(service).within(&namespace))
             .is_some_and(|cached| {

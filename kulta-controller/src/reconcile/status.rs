@@ -13,7 +13,7 @@ use super::publish;
 use super::resolve::Resolved;
 use crate::context::{Context, object_key};
 use crate::error::{Category, Error, Result};
-use crate::plan::{self, PlannedEvent, RolloutState, condition_types, set_condition};
+use crate::plan::{self, PlannedEvent, RolloutState, StatusWrite, condition_types, set_condition};
 use crate::{apply, observe};
 
 /// How many times a status that records intent is tried, each on a fresh read, re-planned.
@@ -22,16 +22,14 @@ const RECORD_ATTEMPTS: u32 = 5;
 /// Writes `plan`'s status, applies its effects, then removes the action annotations it
 /// consumed.
 ///
-/// The status lists the actions carried out in `appliedActions` and is stored before their
-/// annotations go, so a crash, a lost leadership or a failed call at any point neither loses an
-/// action nor carries it out twice. A plan that raises the canary weight stores its status
-/// before any effect, any other after its effects ([`plan::Plan::raises_weight`]): the stored
-/// `desiredCanaryWeight` never understates what the route may carry, which the planner counts
-/// on before it scales a canary down. Every effect is idempotent and planned again from the
-/// stored status and what is observed, so the next reconcile completes whatever a failure left
-/// undone. A status write that fails is tried again on a fresh read of the
-/// Rollout, planned again with this status as its own: an action a person set in between is
-/// carried out, never overwritten. Events are published once the status is stored.
+/// The plan says how its status is written ([`plan::Plan::status_write`]): not at all, pod
+/// counts after a short wait, after the effects, or, when it records intent, retried on a
+/// fresh read and stored before the effects when it raises the canary weight. The status lists
+/// the actions carried out in `appliedActions` and is stored before their annotations go, so a
+/// crash, a lost leadership or a failed call at any point neither loses an action nor carries
+/// it out twice. Every effect is idempotent and planned again from the stored status and what
+/// is observed, so the next reconcile completes whatever a failure left undone. Events are
+/// published once the status is stored.
 ///
 /// Returns the plan carried out, and how long pod counts may still wait when only they changed
 /// (nothing written).
@@ -53,20 +51,19 @@ pub(super) async fn carry_out(
     // after its status is stored, any other before).
     let mut applied = false;
     let counts_wait = loop {
-        let status_first = plan.raises_weight(base.status.as_ref());
-        if !status_first && !applied && plan.state != RolloutState::InvalidSpec {
+        let write = plan.status_write(base.status.as_ref(), ctx.is_unstored(&base));
+        if !write.before_effects() && !applied && plan.state != RolloutState::InvalidSpec {
             apply::apply(ctx, &base, &plan, &observed, router, target).await?;
             applied = true;
         }
-        let records_intent = !plan.consume.is_empty() || plan.route_weight.is_some();
-        if !records_intent
-            && plan.events.is_empty()
-            && only_counts_differ(base.status.as_ref(), &plan.status)
-        {
-            let wait = ctx.counts.wait(&object_key(&base));
-            if wait.is_some() {
-                break wait;
+        match write {
+            StatusWrite::Unchanged => break None,
+            StatusWrite::Counts => {
+                if let Some(wait) = ctx.counts.wait(&object_key(&base)) {
+                    break Some(wait);
+                }
             }
+            StatusWrite::AfterEffects | StatusWrite::Record { .. } => {}
         }
         let written = write_status(ctx, api, &base, &plan.status).await;
         if written.is_err() && applied {
@@ -74,7 +71,7 @@ pub(super) async fn carry_out(
         }
         match written {
             Ok(()) => break None,
-            Err(error) if records_intent && attempt < RECORD_ATTEMPTS => {
+            Err(error) if write.records_intent() && attempt < RECORD_ATTEMPTS => {
                 warn!(error = %error.full_message(), attempt, "unable to record this reconcile in status; planning again on a fresh read");
                 if error.category() != Category::Conflict {
                     tokio::time::sleep(Duration::from_millis(100).saturating_mul(attempt)).await;
@@ -134,22 +131,6 @@ pub(super) async fn carry_out(
         }
     }
     Ok((plan, counts_wait))
-}
-
-/// Whether `planned` differs from `current` in pod counts only (and differs at all).
-fn only_counts_differ(current: Option<&RolloutStatus>, planned: &RolloutStatus) -> bool {
-    let Some(current) = current else {
-        return false;
-    };
-    if current == planned {
-        return false;
-    }
-    let mut counts_as_current = planned.clone();
-    counts_as_current.replicas = current.replicas;
-    counts_as_current.ready_replicas = current.ready_replicas;
-    counts_as_current.available_replicas = current.available_replicas;
-    counts_as_current.updated_replicas = current.updated_replicas;
-    counts_as_current == *current
 }
 
 /// Writes `status` when it differs from the Rollout's. A PUT on the status subresource with the
@@ -314,39 +295,5 @@ pub(super) async fn report_error(
         Some(Action::await_change())
     } else {
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use kulta_api::Phase;
-
-    #[test]
-    fn only_pod_count_changes_can_wait() {
-        let current = RolloutStatus {
-            phase: Some(Phase::Progressing),
-            replicas: 3,
-            ready_replicas: 2,
-            available_replicas: 2,
-            updated_replicas: 1,
-            ..RolloutStatus::default()
-        };
-        assert!(
-            !only_counts_differ(None, &current),
-            "a first status is written"
-        );
-        assert!(!only_counts_differ(Some(&current), &current), "no change");
-        let counts = RolloutStatus {
-            ready_replicas: 3,
-            available_replicas: 3,
-            ..current.clone()
-        };
-        assert!(only_counts_differ(Some(&current), &counts));
-        let counts_and_phase = RolloutStatus {
-            phase: Some(Phase::Healthy),
-            ..counts
-        };
-        assert!(!only_counts_differ(Some(&current), &counts_and_phase));
     }
 }

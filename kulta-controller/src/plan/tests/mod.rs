@@ -148,7 +148,9 @@ impl World {
 
     /// Carries `plan` out up to `stop`.
     fn carry_out(&mut self, plan: &Plan, stop: Stop) {
-        let status_first = plan.raises_weight(self.rollout.status.as_ref());
+        let status_first = plan
+            .status_write(self.rollout.status.as_ref(), false)
+            .before_effects();
         if !status_first {
             self.apply_effects(plan);
         }
@@ -410,6 +412,57 @@ fn a_settled_rollout_plans_nothing_and_keeps_its_status() {
         plan.events.is_empty(),
         "no events for an unchanged world: {:?}",
         plan.events
+    );
+}
+
+#[test]
+fn the_plan_says_how_its_status_is_written() {
+    let mut world = deployed(readme_rollout());
+    let write =
+        |world: &World, plan: &Plan| plan.status_write(world.rollout.status.as_ref(), false);
+    let settled = world.plan();
+    assert_eq!(write(&world, &settled), StatusWrite::Unchanged);
+    assert_eq!(
+        settled.status_write(world.rollout.status.as_ref(), true),
+        StatusWrite::AfterEffects,
+        "a status the API server does not hold is written even when nothing changed"
+    );
+
+    // The stable ReplicaSet runs a pod more while one is replaced: counts only, they may wait.
+    world.replica_sets[0].current += 1;
+    let counts = world.plan();
+    assert!(counts.is_quiet());
+    assert_eq!(write(&world, &counts), StatusWrite::Counts);
+    world.replica_sets[0].current -= 1;
+
+    // A new revision: starting the canary asks for no weight yet, so its status follows the
+    // effects.
+    world.set_image("nginx:1.26");
+    let start = world.plan();
+    assert_eq!(start.route_weight, None);
+    assert_eq!(write(&world, &start), StatusWrite::AfterEffects);
+    world.apply(&start);
+    world.make_available();
+    // The first weight raises what the route may carry: stored before the route is written.
+    let raise = world.plan();
+    assert_eq!(raise.route_weight, Some(20));
+    assert_eq!(
+        write(&world, &raise),
+        StatusWrite::Record {
+            before_effects: true
+        }
+    );
+    world.apply(&raise);
+
+    // An abort records the action and asks for weight 0: retried on a fresh read, stored after
+    // its effects (lowering the weight is never understated by what is stored).
+    world.annotate(labels::ABORT_ANNOTATION, "true");
+    let abort = world.plan();
+    assert_eq!(
+        write(&world, &abort),
+        StatusWrite::Record {
+            before_effects: false
+        }
     );
 }
 
