@@ -368,15 +368,28 @@ pub fn read_actions(
 
 /// Plans one reconcile of `rollout`. Pure: same inputs, same plan.
 pub fn plan(rollout: &Rollout, observed: &Observed, now: DateTime<Utc>) -> Plan {
-    let mut plan = match kulta_api::validation::validate(rollout) {
+    let mut plan = match kulta_api::validation::validate(rollout)
+        .and_then(|()| Strategy::read(rollout).map_err(|error| vec![error]))
+    {
         Err(errors) => invalid_spec_plan(rollout, &errors, now),
-        Ok(()) => match canary::Spec::read(rollout) {
-            Ok(spec) => canary::plan_valid(rollout, &spec, observed, now),
-            Err(error) => invalid_spec_plan(rollout, &[error], now),
-        },
+        Ok(Strategy::Canary(spec)) => canary::plan_valid(rollout, &spec, observed, now),
     };
     record_applied_actions(rollout, &mut plan, now);
     plan
+}
+
+/// The strategy of a valid Rollout, read from its spec once per plan: each is planned by its
+/// own module (its own stages and steps), and they share the [`Plan`] that `apply.rs` carries
+/// out, the user actions and the write-ahead record of this module.
+enum Strategy {
+    /// `spec.strategy.canary` ([`canary`]).
+    Canary(canary::Spec),
+}
+
+impl Strategy {
+    fn read(rollout: &Rollout) -> Result<Strategy, FieldError> {
+        canary::Spec::read(rollout).map(Strategy::Canary)
+    }
 }
 
 /// Write-ahead record of the actions `plan` consumes: the status lists every annotation the

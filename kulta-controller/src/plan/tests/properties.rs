@@ -1,6 +1,7 @@
 //! Property test: random worlds, invariants on every plan.
 use super::*;
 use proptest::prelude::*;
+use proptest::strategy::Strategy;
 
 #[derive(Clone, Debug)]
 enum Event {
