@@ -15,7 +15,7 @@ use kube::{Client, CustomResourceExt, ResourceExt};
 use serde_json::{Value, json};
 
 /// How long [`install_gateway_api`] waits for the kinds to be served.
-pub const DEFAULT_ESTABLISH_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_ESTABLISH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Errors of CRD installation.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,7 @@ pub enum CrdError {
 /// The Gateway API CRDs the gateway controller and KULTA's router need: HTTPRoute, GRPCRoute,
 /// Gateway, GatewayClass and ReferenceGrant. The HTTPRoute CRD carries the upstream defaults and
 /// bounds of the fields a traffic router reads and writes (see [`with_upstream_route_defaults`]).
-pub fn gateway_api_crds() -> Vec<CustomResourceDefinition> {
+pub(crate) fn gateway_api_crds() -> Vec<CustomResourceDefinition> {
     vec![
         with_upstream_route_defaults(gateway_api::httproutes::HttpRoute::crd()),
         gateway_api::grpcroutes::GrpcRoute::crd(),
@@ -67,7 +67,9 @@ pub fn gateway_api_crds() -> Vec<CustomResourceDefinition> {
 /// prefix) and the route's `rules`. A real cluster stores these defaults, so a router sees
 /// `kind: Service` on every backend there; without them it would be tested on a shape no
 /// cluster serves. A node the generated schema does not have is left alone.
-pub fn with_upstream_route_defaults(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+pub(crate) fn with_upstream_route_defaults(
+    crd: CustomResourceDefinition,
+) -> CustomResourceDefinition {
     let Ok(mut value) = serde_json::to_value(&crd) else {
         return crd;
     };
@@ -183,7 +185,7 @@ pub async fn install(
 /// # Errors
 /// [`CrdError::NotEstablished`] when the deadline passes; [`CrdError::NoServedVersion`] when
 /// the CRD serves no version.
-pub async fn wait_established(
+pub(crate) async fn wait_established(
     client: &Client,
     crd: &CustomResourceDefinition,
     timeout: Duration,

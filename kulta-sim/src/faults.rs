@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::requestlog::RequestFilter;
-use crate::store::Store;
+use crate::storage::store::Store;
 
 /// A rule that fails matching requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,7 +116,7 @@ impl FailureRule {
 /// A rule that delays matching requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LatencyRule {
+pub(crate) struct LatencyRule {
     /// Which requests.
     #[serde(flatten)]
     pub filter: RequestFilter,
@@ -129,7 +129,7 @@ pub struct LatencyRule {
 
 /// What the injector decided for one request.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Decision {
+pub struct FaultDecision {
     /// Delay before answering.
     pub delay: Duration,
     /// Fail with this code and Retry-After.
@@ -202,7 +202,7 @@ impl Faults {
     }
 
     /// Adds a latency rule.
-    pub fn latency(&self, rule: LatencyRule) {
+    pub(crate) fn latency(&self, rule: LatencyRule) {
         self.lock().latencies.push(rule);
     }
 
@@ -241,12 +241,12 @@ impl Faults {
     }
 
     /// The current failure rules (spent counted rules are removed).
-    pub fn failure_rules(&self) -> Vec<FailureRule> {
+    pub(crate) fn failure_rules(&self) -> Vec<FailureRule> {
         self.lock().failures.clone()
     }
 
     /// The current latency rules.
-    pub fn latency_rules(&self) -> Vec<LatencyRule> {
+    pub(crate) fn latency_rules(&self) -> Vec<LatencyRule> {
         self.lock().latencies.clone()
     }
 
@@ -260,10 +260,10 @@ impl Faults {
         namespace: &str,
         name: &str,
         identity: &str,
-    ) -> Decision {
+    ) -> FaultDecision {
         let is_controller = identity == self.controller_identity;
         let mut state = self.lock();
-        let mut decision = Decision::default();
+        let mut decision = FaultDecision::default();
         if let Some(until) = state.unavailable_until {
             if Instant::now() < until {
                 if !is_controller {
@@ -328,7 +328,7 @@ impl Faults {
 /// A fault command of the admin endpoint `POST /sim/faults`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "camelCase")]
-pub enum FaultCommand {
+pub(crate) enum FaultCommand {
     /// `{"action":"fail","code":503,"verb":"patch","resource":"rollouts","times":3}`
     Fail(FailureRule),
     /// `{"action":"latency","millis":200,"verb":"get"}`
@@ -349,7 +349,7 @@ pub enum FaultCommand {
 
 impl Faults {
     /// Executes an admin command.
-    pub fn execute(&self, command: FaultCommand) {
+    pub(crate) fn execute(&self, command: FaultCommand) {
         match command {
             FaultCommand::Fail(rule) => self.fail(rule),
             FaultCommand::Latency(rule) => self.latency(rule),

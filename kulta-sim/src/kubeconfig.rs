@@ -3,7 +3,7 @@
 use std::path::Path;
 
 /// The kubeconfig YAML for a server URL and a bearer token.
-pub fn render(server: &str, token: &str) -> String {
+pub(crate) fn render(server: &str, token: &str) -> String {
     format!(
         "apiVersion: v1\n\
          kind: Config\n\

@@ -150,7 +150,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     let handles = kulta_sim::controllers::spawn_agent(client, knobs, shutdown.clone());
     println!(
         "kulta-sim agent running (node {})",
-        kulta_sim::controllers::kubelet::NODE_NAME
+        kulta_sim::controllers::NODE_NAME
     );
     let signal = signals.next().await;
     tracing::info!(signal, "shutting down");

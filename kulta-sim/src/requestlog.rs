@@ -105,7 +105,7 @@ impl RequestFilter {
 
     /// Whether a request matches (with the given verb, resource... fields).
     #[allow(clippy::too_many_arguments)]
-    pub fn matches_parts(
+    pub(crate) fn matches_parts(
         &self,
         verb: &str,
         resource: &str,
@@ -125,7 +125,7 @@ impl RequestFilter {
     }
 
     /// Whether a recorded request matches.
-    pub fn matches(&self, record: &RequestRecord) -> bool {
+    pub(crate) fn matches(&self, record: &RequestRecord) -> bool {
         self.matches_parts(
             record.verb,
             &record.resource,
@@ -151,7 +151,7 @@ impl RequestLog {
     }
 
     /// Appends a record.
-    pub fn record(&self, record: RequestRecord) {
+    pub(crate) fn record(&self, record: RequestRecord) {
         self.lock().push(record);
     }
 
@@ -171,12 +171,13 @@ impl RequestLog {
     }
 
     /// A copy of every record.
-    pub fn entries(&self) -> Vec<RequestRecord> {
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> Vec<RequestRecord> {
         self.lock().clone()
     }
 
     /// Records matching a filter.
-    pub fn matching(&self, filter: &RequestFilter) -> Vec<RequestRecord> {
+    pub(crate) fn matching(&self, filter: &RequestFilter) -> Vec<RequestRecord> {
         self.lock()
             .iter()
             .filter(|r| filter.matches(r))

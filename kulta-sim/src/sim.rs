@@ -10,12 +10,12 @@ use axum::serve::ListenerExt;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::server::{self, App, Settings};
 use crate::controllers::{self, ControllerKnobs};
 use crate::faults::Faults;
 use crate::kubeconfig;
 use crate::requestlog::RequestLog;
-use crate::server::{self, App, Settings};
-use crate::store::{Store, StoreConfig};
+use crate::storage::store::{Store, StoreConfig};
 
 /// The bearer token of [`Sim::client`] and of the kubeconfig.
 pub const ADMIN_IDENTITY: &str = "admin";
@@ -350,19 +350,6 @@ impl Sim {
     fn stop(&self) {
         self.shutdown.cancel();
         self.app.store.drop_watches();
-    }
-
-    /// Waits until the server is stopped by [`Sim::shutdown_token`] being cancelled (the
-    /// standalone binary's main loop).
-    pub async fn wait(mut self) {
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-    }
-
-    /// The token that stops the sim when cancelled.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
     }
 }
 

@@ -33,7 +33,7 @@ pub struct Request {
 impl Request {
     /// Whether the verb changes state.
     pub fn is_write(&self) -> bool {
-        kulta_sim::requestlog::is_write_verb(&self.verb)
+        kulta_sim::request::is_write_verb(&self.verb)
     }
 }
 

@@ -18,9 +18,9 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use http_body_util::BodyExt;
+use kulta_sim::ApiError;
 use kulta_sim::Faults;
-use kulta_sim::status::ApiError;
-use kulta_sim::store::{Store, StoreConfig};
+use kulta_sim::{Store, StoreConfig};
 
 /// The user-agent prefix that names a proxied identity in the audit log.
 pub(crate) const USER_AGENT_PREFIX: &str = "kulta-test/";
@@ -83,10 +83,10 @@ pub(crate) async fn listen(
 async fn forward(State(listener): State<Arc<Listener>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
-    let query = kulta_sim::query::Query::parse(parts.uri.query());
+    let query = kulta_sim::request::Query::parse(parts.uri.query());
     let mut failed_after_write = None;
-    if let kulta_sim::query::Route::Resource(resource) = kulta_sim::query::route(path) {
-        let verb = kulta_sim::handlers::verb_of(&parts.method, &resource, &query);
+    if let kulta_sim::request::Route::Resource(resource) = kulta_sim::request::route(path) {
+        let verb = kulta_sim::request::verb_of(&parts.method, &resource, &query);
         let decision = listener.faults.decide(
             verb,
             &resource.plural,

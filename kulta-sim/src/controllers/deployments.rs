@@ -29,9 +29,9 @@ use super::ControllerKnobs;
 use super::support::{Error, QuickBackoff, now_time, on_knob_change, request_error, template_hash};
 
 /// The label that ties a ReplicaSet and its pods to one pod template.
-pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
+pub(super) const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 /// The ReplicaSet annotation carrying the rollout revision.
-pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+pub(super) const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 
 struct Context {
     client: Client,
@@ -40,7 +40,7 @@ struct Context {
 }
 
 /// Runs the Deployment controller until `shutdown` is cancelled.
-pub async fn run(client: Client, knobs: Arc<ControllerKnobs>, shutdown: CancellationToken) {
+pub(super) async fn run(client: Client, knobs: Arc<ControllerKnobs>, shutdown: CancellationToken) {
     let deployments: Api<Deployment> = Api::all(client.clone());
     let replicasets: Api<ReplicaSet> = Api::all(client.clone());
     let (deploy_reader, deploy_writer) = reflector::store();

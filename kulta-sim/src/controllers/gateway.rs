@@ -31,10 +31,10 @@ use super::ControllerKnobs;
 use super::support::{Error, QuickBackoff, now_time, on_knob_change};
 
 /// The `controllerName` the simulated gateway writes in route status.
-pub const CONTROLLER_NAME: &str = "sim.kulta.io/gateway-controller";
+pub(super) const CONTROLLER_NAME: &str = "sim.kulta.io/gateway-controller";
 
 /// The route kinds the gateway controller handles: (kind, plural).
-pub const ROUTE_KINDS: [(&str, &str); 2] =
+pub(super) const ROUTE_KINDS: [(&str, &str); 2] =
     [("HTTPRoute", "httproutes"), ("GRPCRoute", "grpcroutes")];
 
 struct Context {
@@ -50,7 +50,7 @@ struct Context {
 }
 
 /// The `ApiResource` of a Gateway API v1 route kind.
-pub fn route_resource(kind: &str, plural: &str) -> ApiResource {
+pub(super) fn route_resource(kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", kind),
         plural,
@@ -61,7 +61,7 @@ pub fn route_resource(kind: &str, plural: &str) -> ApiResource {
 /// (`<plural>.gateway.networking.k8s.io`) exists, until `shutdown` is cancelled: it watches the
 /// CRD, starts [`run`] when it appears and stops it when it is deleted, so a missing kind costs
 /// one idle watch instead of a stream of 404s.
-pub async fn supervise(
+pub(super) async fn supervise(
     client: Client,
     knobs: Arc<ControllerKnobs>,
     shutdown: CancellationToken,
@@ -125,7 +125,7 @@ pub async fn supervise(
 }
 
 /// Runs the gateway controller for one route kind until `shutdown` is cancelled.
-pub async fn run(
+pub(super) async fn run(
     client: Client,
     knobs: Arc<ControllerKnobs>,
     shutdown: CancellationToken,

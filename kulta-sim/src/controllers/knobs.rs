@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Default delay before a created pod becomes ready.
-pub const DEFAULT_POD_READY_DELAY: Duration = Duration::from_millis(200);
+pub(super) const DEFAULT_POD_READY_DELAY: Duration = Duration::from_millis(200);
 /// Default delay before the gateway controller writes a route's status.
-pub const DEFAULT_ROUTE_STATUS_DELAY: Duration = Duration::from_millis(50);
+pub(super) const DEFAULT_ROUTE_STATUS_DELAY: Duration = Duration::from_millis(50);
 
 /// Run-time tunable settings of the simulated controllers.
 ///
@@ -63,58 +63,45 @@ impl ControllerKnobs {
 
     /// A receiver that sees a new value after every knob change (used by the controllers to
     /// re-evaluate everything).
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
     }
 
     /// ReplicaSet controller on or off (default on). Off: pods are neither created, deleted nor
     /// made ready, and ReplicaSet status is left as it is.
-    pub fn set_replicasets_enabled(&self, enabled: bool) -> &Self {
+    #[cfg(test)]
+    pub(crate) fn set_replicasets_enabled(&self, enabled: bool) -> &Self {
         self.replicasets.store(enabled, Ordering::SeqCst);
         self.changed();
         self
     }
 
     /// Whether the ReplicaSet controller acts.
-    pub fn replicasets_enabled(&self) -> bool {
+    pub(crate) fn replicasets_enabled(&self) -> bool {
         self.replicasets.load(Ordering::SeqCst)
     }
 
-    /// Deployment controller on or off (default on). Off: Deployments get no ReplicaSets and no
-    /// status.
-    pub fn set_deployments_enabled(&self, enabled: bool) -> &Self {
-        self.deployments.store(enabled, Ordering::SeqCst);
-        self.changed();
-        self
-    }
-
     /// Whether the Deployment controller acts.
-    pub fn deployments_enabled(&self) -> bool {
+    pub(crate) fn deployments_enabled(&self) -> bool {
         self.deployments.load(Ordering::SeqCst)
     }
 
-    /// Gateway (HTTPRoute/GRPCRoute status) controller on or off (default on).
-    pub fn set_gateway_enabled(&self, enabled: bool) -> &Self {
-        self.gateway.store(enabled, Ordering::SeqCst);
-        self.changed();
-        self
-    }
-
     /// Whether the gateway controller acts.
-    pub fn gateway_enabled(&self) -> bool {
+    pub(crate) fn gateway_enabled(&self) -> bool {
         self.gateway.load(Ordering::SeqCst)
     }
 
     /// Freeze the gateway (default off): route status is no longer written, so
     /// `observedGeneration` goes stale after a spec change. Unfreezing re-evaluates every route.
-    pub fn set_gateway_frozen(&self, frozen: bool) -> &Self {
+    #[cfg(test)]
+    pub(crate) fn set_gateway_frozen(&self, frozen: bool) -> &Self {
         self.gateway_frozen.store(frozen, Ordering::SeqCst);
         self.changed();
         self
     }
 
     /// Whether the gateway is frozen.
-    pub fn gateway_frozen(&self) -> bool {
+    pub(crate) fn gateway_frozen(&self) -> bool {
         self.gateway_frozen.load(Ordering::SeqCst)
     }
 
@@ -146,14 +133,16 @@ impl ControllerKnobs {
     }
 
     /// Reject every route (`Accepted=False`, reason `NotAllowedByListeners`), default off.
-    pub fn set_reject_all_routes(&self, reject: bool) -> &Self {
+    #[cfg(test)]
+    pub(crate) fn set_reject_all_routes(&self, reject: bool) -> &Self {
         self.reject_all_routes.store(reject, Ordering::SeqCst);
         self.changed();
         self
     }
 
     /// Reject one route, named `name` (any namespace) or `namespace/name`.
-    pub fn reject_route(&self, route: &str) -> &Self {
+    #[cfg(test)]
+    pub(crate) fn reject_route(&self, route: &str) -> &Self {
         self.rejected_routes
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -163,7 +152,8 @@ impl ControllerKnobs {
     }
 
     /// Undo [`ControllerKnobs::reject_route`] for the same string.
-    pub fn accept_route(&self, route: &str) -> &Self {
+    #[cfg(test)]
+    pub(crate) fn accept_route(&self, route: &str) -> &Self {
         self.rejected_routes
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -173,7 +163,7 @@ impl ControllerKnobs {
     }
 
     /// Whether the route `namespace/name` is to be rejected.
-    pub fn is_route_rejected(&self, namespace: &str, name: &str) -> bool {
+    pub(crate) fn is_route_rejected(&self, namespace: &str, name: &str) -> bool {
         if self.reject_all_routes.load(Ordering::SeqCst) {
             return true;
         }

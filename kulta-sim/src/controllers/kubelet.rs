@@ -48,7 +48,7 @@ struct Context {
 
 /// Registers the node, then runs the pod loop until `shutdown` is cancelled. A node that cannot
 /// be registered is retried every second: the pods wait for it.
-pub async fn run(client: Client, knobs: Arc<ControllerKnobs>, shutdown: CancellationToken) {
+pub(super) async fn run(client: Client, knobs: Arc<ControllerKnobs>, shutdown: CancellationToken) {
     loop {
         match register_node(&client).await {
             Ok(()) => break,

@@ -2,28 +2,31 @@
 //! the API exactly as KULTA does), event driven through kube-runtime watches, and writes status
 //! only when it changes.
 //!
-//! - [`replicasets`]: pods per ReplicaSet, readiness after a delay, ReplicaSet status.
-//! - [`deployments`]: a ReplicaSet per pod template, simplistic rolling update, Deployment status.
-//! - [`gateway`]: `status.parents[]` of HTTPRoutes and GRPCRoutes.
+//! - `replicasets`: pods per ReplicaSet, readiness after a delay, ReplicaSet status.
+//! - `deployments`: a ReplicaSet per pod template, simplistic rolling update, Deployment status.
+//! - `kubelet`, for `kulta-sim agent` on a real API server only: the node [`NODE_NAME`]; pods
+//!   bound, Running and Ready, graceful deletions finished.
+//! - `gateway`: `status.parents[]` of HTTPRoutes and GRPCRoutes.
 //!
-//! All of them are switched and tuned at run time through [`ControllerKnobs`].
+//! All of them are switched and tuned at run time through [`ControllerKnobs`]. Outside the crate,
+//! [`spawn_agent`] runs the kubelet and the gateway against any API server (`kulta-sim agent`).
 
 use std::sync::Arc;
 
-pub mod deployments;
-pub mod gateway;
+mod deployments;
+mod gateway;
 mod knobs;
-pub mod kubelet;
+mod kubelet;
 mod pods;
-pub mod replicasets;
+mod replicasets;
 mod support;
 
-pub use knobs::{ControllerKnobs, DEFAULT_POD_READY_DELAY, DEFAULT_ROUTE_STATUS_DELAY};
-pub use support::Error;
+pub use knobs::ControllerKnobs;
+pub use kubelet::NODE_NAME;
 
 /// Starts the controllers that stand in for a kubelet, a scheduler and a Gateway API
-/// implementation on a real API server (`kulta-sim agent`): the [`kubelet`] of one fake node and
-/// the [`gateway`]. ReplicaSets and Deployments are left to the real kube-controller-manager.
+/// implementation on a real API server (`kulta-sim agent`): the kubelet of one fake node and the
+/// gateway. ReplicaSets and Deployments are left to the real kube-controller-manager.
 pub fn spawn_agent(
     client: kube::Client,
     knobs: Arc<ControllerKnobs>,
@@ -41,7 +44,7 @@ pub fn spawn_agent(
 /// Starts every simulated controller as a client of the sim; they stop when the handles are
 /// aborted or the token is cancelled. Controllers switched off by a knob keep running idle, so
 /// switching them back on takes effect at once.
-pub fn spawn(
+pub(crate) fn spawn(
     client: kube::Client,
     knobs: Arc<ControllerKnobs>,
     shutdown: tokio_util::sync::CancellationToken,

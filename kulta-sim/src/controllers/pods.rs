@@ -15,7 +15,7 @@ use tracing::warn;
 use super::support::{Error, is_status, now_time, random_suffix, request_error};
 
 /// Pod annotation written by the controller: the instant (RFC 3339, ms) the pod becomes ready.
-pub const READY_AT_ANNOTATION: &str = "sim.kulta.io/ready-at";
+pub(super) const READY_AT_ANNOTATION: &str = "sim.kulta.io/ready-at";
 
 /// What one pod looks like to the controller.
 pub(super) struct PodView {

@@ -29,10 +29,8 @@ use super::ControllerKnobs;
 use super::pods::{PodView, create_pod, owned_by, patch_pod_status, view_pod};
 use super::support::{Error, QuickBackoff, is_status, on_knob_change, request_error};
 
-pub use super::pods::READY_AT_ANNOTATION;
-
 /// Pod template annotation: `"false"` makes the pods never become ready (a bad release).
-pub const READY_ANNOTATION: &str = "sim.kulta.io/ready";
+pub(super) const READY_ANNOTATION: &str = "sim.kulta.io/ready";
 
 /// How long a create or delete may stay unobserved before the controller stops waiting for it.
 const EXPECTATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -140,7 +138,7 @@ struct Context {
 }
 
 /// Runs the ReplicaSet controller until `shutdown` is cancelled.
-pub async fn run(client: Client, knobs: Arc<ControllerKnobs>, shutdown: CancellationToken) {
+pub(super) async fn run(client: Client, knobs: Arc<ControllerKnobs>, shutdown: CancellationToken) {
     let replicasets: Api<ReplicaSet> = Api::all(client.clone());
     let pods: Api<Pod> = Api::all(client.clone());
     let (rs_reader, rs_writer) = reflector::store();

@@ -11,7 +11,7 @@ use kube::runtime::utils::Backoff;
 
 /// Errors of a reconcile; they are logged and the object is retried shortly.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(super) enum Error {
     /// A request to the API server failed.
     #[error("unable to {action} {kind} {namespace}/{name}")]
     Request {
@@ -40,7 +40,7 @@ pub enum Error {
 
 impl Error {
     /// A short, bounded category for logs.
-    pub fn category(&self) -> &'static str {
+    pub(super) fn category(&self) -> &'static str {
         match self {
             Error::Request { .. } => "request",
             Error::Encode { .. } => "encode",
