@@ -144,8 +144,8 @@ pub(crate) fn with_upstream_route_defaults(
 ///
 /// # Errors
 /// [`CrdError::Request`] when a create fails for another reason than AlreadyExists;
-/// [`CrdError::NotEstablished`] when a kind is not served within
-/// [`DEFAULT_ESTABLISH_TIMEOUT`].
+/// [`CrdError::NotEstablished`] when a kind is not served within 10 s
+/// (`DEFAULT_ESTABLISH_TIMEOUT`).
 pub async fn install_gateway_api(client: &Client) -> Result<(), CrdError> {
     install(client, &gateway_api_crds(), DEFAULT_ESTABLISH_TIMEOUT).await
 }

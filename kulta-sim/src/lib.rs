@@ -24,7 +24,7 @@
 //! - For a proxy that injects the sim's faults in front of another server: [`request`] (route,
 //!   query and verb of a request), [`ApiError`] (Status bodies), and the [`Store`] and
 //!   [`FaultDecision`] of a [`Faults`] of its own.
-//! - [`reference`]: where tests find the project's reference data.
+//! - [`reference`](mod@reference): where tests find the project's reference data.
 //!
 //! # Layout
 //!

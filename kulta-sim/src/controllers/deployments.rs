@@ -35,7 +35,6 @@ pub(super) const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision"
 
 struct Context {
     client: Client,
-    knobs: Arc<ControllerKnobs>,
     replicasets: Store<ReplicaSet>,
 }
 
@@ -60,7 +59,6 @@ pub(super) async fn run(client: Client, knobs: Arc<ControllerKnobs>, shutdown: C
     ]);
     let context = Arc::new(Context {
         client,
-        knobs,
         replicasets: rs_reader,
     });
     applier(
@@ -110,7 +108,7 @@ fn revision(rs: &ReplicaSet) -> i64 {
 }
 
 async fn reconcile(deployment: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Error> {
-    if !ctx.knobs.deployments_enabled() || deployment.metadata.deletion_timestamp.is_some() {
+    if deployment.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
     let (Some(namespace), Some(uid)) = (deployment.namespace(), deployment.uid()) else {

@@ -480,7 +480,7 @@ fn desired_parents(
 }
 
 async fn reconcile(route: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
-    if !ctx.knobs.gateway_enabled() || ctx.knobs.gateway_frozen() {
+    if ctx.knobs.gateway_frozen() {
         return Ok(Action::await_change());
     }
     let delay = ctx.knobs.route_status_delay();

@@ -16,11 +16,11 @@ pub(super) const DEFAULT_ROUTE_STATUS_DELAY: Duration = Duration::from_millis(50
 ///
 /// Share it as `Arc<ControllerKnobs>`; every method takes `&self`. [`ControllerKnobs::default`]
 /// turns every controller on with a 200 ms pod readiness delay and a 50 ms route status delay.
+/// Users of the crate tune the two delays; the switches (ReplicaSet controller off, gateway
+/// frozen, routes rejected) exist for the crate's own tests.
 #[derive(Debug)]
 pub struct ControllerKnobs {
     replicasets: AtomicBool,
-    deployments: AtomicBool,
-    gateway: AtomicBool,
     gateway_frozen: AtomicBool,
     reject_all_routes: AtomicBool,
     pod_ready_delay_ms: AtomicU64,
@@ -34,8 +34,6 @@ impl Default for ControllerKnobs {
         let (changes, _) = tokio::sync::watch::channel(0);
         Self {
             replicasets: AtomicBool::new(true),
-            deployments: AtomicBool::new(true),
-            gateway: AtomicBool::new(true),
             gateway_frozen: AtomicBool::new(false),
             reject_all_routes: AtomicBool::new(false),
             pod_ready_delay_ms: AtomicU64::new(duration_ms(DEFAULT_POD_READY_DELAY)),
@@ -79,16 +77,6 @@ impl ControllerKnobs {
     /// Whether the ReplicaSet controller acts.
     pub(crate) fn replicasets_enabled(&self) -> bool {
         self.replicasets.load(Ordering::SeqCst)
-    }
-
-    /// Whether the Deployment controller acts.
-    pub(crate) fn deployments_enabled(&self) -> bool {
-        self.deployments.load(Ordering::SeqCst)
-    }
-
-    /// Whether the gateway controller acts.
-    pub(crate) fn gateway_enabled(&self) -> bool {
-        self.gateway.load(Ordering::SeqCst)
     }
 
     /// Freeze the gateway (default off): route status is no longer written, so
@@ -182,8 +170,7 @@ mod tests {
     #[test]
     fn defaults_turn_everything_on() {
         let knobs = ControllerKnobs::default();
-        assert!(knobs.replicasets_enabled() && knobs.deployments_enabled());
-        assert!(knobs.gateway_enabled() && !knobs.gateway_frozen());
+        assert!(knobs.replicasets_enabled() && !knobs.gateway_frozen());
         assert_eq!(knobs.pod_ready_delay(), DEFAULT_POD_READY_DELAY);
         assert_eq!(knobs.route_status_delay(), DEFAULT_ROUTE_STATUS_DELAY);
         assert!(!knobs.is_route_rejected("default", "web"));

@@ -91,7 +91,7 @@ impl Default for StoreConfig {
     }
 }
 
-/// The store: a mutex around [`StoreInner`], plus the watch-drop signal.
+/// The store: a mutex around `StoreInner`, plus the watch-drop signal.
 #[derive(Debug)]
 pub struct Store {
     inner: Mutex<StoreInner>,
