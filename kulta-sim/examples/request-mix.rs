@@ -295,13 +295,13 @@ fn main() -> anyhow::Result<()> {
             .controllers(false)
             .history_size(200_000)
             .watch_channel_capacity(1 << 16)
+            .crds([rollout_crd()?])
+            .gateway_api()
             .start(),
     )?;
     let base_url = sim.base_url().to_string();
     client_runtime.block_on(async move {
         let client = kulta_sim::client_for(&base_url, "request-mix")?;
-        kulta_sim::crds::install(&client, &[rollout_crd()?], Duration::from_secs(10)).await?;
-        kulta_sim::crds::install_gateway_api(&client).await?;
         futures::stream::iter(0..apps)
             .map(|i| create_app(&client, i))
             .buffer_unordered(PARALLEL)

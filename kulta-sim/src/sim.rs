@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::server::{self, App, Settings};
 use crate::controllers::{self, ControllerKnobs};
+use crate::crds::{self, CrdError};
 use crate::faults::Faults;
 use crate::kubeconfig;
 use crate::requestlog::RequestLog;
@@ -47,6 +49,9 @@ pub enum SimError {
     /// The base URL could not be parsed.
     #[error("invalid base url {0}")]
     Url(String),
+    /// The CRDs asked for at start could not be installed.
+    #[error("unable to install the CRDs asked for at start")]
+    Crds(#[source] Box<CrdError>),
 }
 
 /// Options of a sim; see the README for what each one changes.
@@ -61,6 +66,8 @@ pub struct SimBuilder {
     knobs: Option<Arc<ControllerKnobs>>,
     fault_seed: u64,
     kubeconfig_path: Option<PathBuf>,
+    gateway_api: bool,
+    crds: Vec<CustomResourceDefinition>,
 }
 
 impl Default for SimBuilder {
@@ -75,11 +82,25 @@ impl Default for SimBuilder {
             knobs: None,
             fault_seed: 0x6b756c7461,
             kubeconfig_path: None,
+            gateway_api: false,
+            crds: Vec::new(),
         }
     }
 }
 
 impl SimBuilder {
+    /// Installs the Gateway API CRDs ([`crds::install_gateway_api`]) before `start` returns.
+    pub fn gateway_api(mut self) -> Self {
+        self.gateway_api = true;
+        self
+    }
+
+    /// Installs `crds` (for example KULTA's) before `start` returns, each served by then.
+    pub fn crds(mut self, crds: impl IntoIterator<Item = CustomResourceDefinition>) -> Self {
+        self.crds.extend(crds);
+        self
+    }
+
     /// Listen address (default `127.0.0.1:0`, a free port).
     pub fn address(mut self, address: SocketAddr) -> Self {
         self.address = address;
@@ -205,7 +226,7 @@ impl SimBuilder {
         } else {
             Vec::new()
         };
-        Ok(Sim {
+        let sim = Sim {
             address,
             base_url,
             app,
@@ -216,7 +237,18 @@ impl SimBuilder {
             controllers: controller_handles,
             kubeconfig_path,
             _tempdir: tempdir,
-        })
+        };
+        if self.gateway_api {
+            crds::install_gateway_api(&sim.client)
+                .await
+                .map_err(|error| SimError::Crds(Box::new(error)))?;
+        }
+        if !self.crds.is_empty() {
+            crds::install(&sim.client, &self.crds, crds::DEFAULT_ESTABLISH_TIMEOUT)
+                .await
+                .map_err(|error| SimError::Crds(Box::new(error)))?;
+        }
+        Ok(sim)
     }
 }
 

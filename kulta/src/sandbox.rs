@@ -83,9 +83,12 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
         .to_string();
 
     let started = Instant::now();
-    let sim = Sim::start()
+    let sim = Sim::builder()
+        .crds(kulta_api::crd::all_crds())
+        .gateway_api()
+        .start()
         .await
-        .context("unable to start the simulated cluster")?;
+        .context("unable to start the simulated cluster with the Rollout and Gateway API CRDs")?;
     sim.knobs()
         .set_pod_ready_delay(pod_ready_delay(args.pod_ready_seconds));
     let admin = sim.client();
@@ -97,12 +100,6 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
             sim.kubeconfig_path().display()
         ),
     );
-    kulta_sim::crds::install(&admin, &kulta_api::crd::all_crds(), Duration::from_secs(10))
-        .await
-        .context("unable to install the KULTA CRDs")?;
-    kulta_sim::crds::install_gateway_api(&admin)
-        .await
-        .context("unable to install the Gateway API CRDs")?;
     say(started, "installed the Rollout and Gateway API CRDs");
     for document in &documents {
         apply_document(&admin, document, &namespace).await?;

@@ -36,7 +36,7 @@ mod script;
 mod watch;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
@@ -55,8 +55,6 @@ const RECORD_ENV: &str = "KULTA_RECORD_GOLDEN";
 /// How to re-record the golden file.
 const RECORD_HOW: &str = "eval \"$(scripts/real-cluster.sh env)\" && KULTA_RECORD_GOLDEN=1 \
      cargo test -p kulta-tests --test differential";
-/// How long setup (namespaces, CRDs) may take.
-const SETUP_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A difference from kube-apiserver 1.36 that kulta-sim keeps on purpose (also listed in
 /// kulta-sim/README.md, "Differences from kube-apiserver 1.36").
@@ -213,7 +211,12 @@ async fn kulta_sim_answers_as_kube_apiserver_1_36_does() {
 
 /// A fresh kulta-sim with the Rollout and Gateway API CRDs and namespace `namespace`.
 async fn start_sim(namespace: &str) -> (Sim, Server) {
-    let sim = Sim::builder().start().await.expect("sim starts");
+    let sim = Sim::builder()
+        .gateway_api()
+        .crds(kulta_api::crd::all_crds())
+        .start()
+        .await
+        .expect("sim starts with the Gateway API and Rollout CRDs");
     let client = sim.client();
     let object: Namespace =
         serde_json::from_value(json!({ "metadata": { "name": namespace } })).unwrap();
@@ -221,12 +224,6 @@ async fn start_sim(namespace: &str) -> (Sim, Server) {
         .create(&PostParams::default(), &object)
         .await
         .expect("create the sim's namespace");
-    kulta_sim::crds::install_gateway_api(&client)
-        .await
-        .expect("Gateway API CRDs");
-    kulta_sim::crds::install(&client, &kulta_api::crd::all_crds(), SETUP_DEADLINE)
-        .await
-        .expect("Rollout CRD");
     let server = Server {
         name: "kulta-sim",
         client,
