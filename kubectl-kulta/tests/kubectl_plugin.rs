@@ -16,8 +16,6 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -26,12 +24,10 @@ use kulta_api::Rollout;
 use kulta_api::steps::{pause, pause_indefinitely, set_weight};
 use kulta_api::testing::RolloutBuilder;
 use kulta_test_support::Backend;
+use kulta_test_support::kubectl::{self, Outcome};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-
-/// Longest any one kubectl invocation may take.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A backend with the Rollout CRD, kubectl, a kubeconfig for it, and a PATH on which kubectl
 /// finds the plugin.
@@ -42,14 +38,6 @@ struct Harness {
     path: OsString,
     /// The administrator's kubeconfig, its current context's namespace the test's.
     kubeconfig: PathBuf,
-}
-
-/// Exit code and output of one command.
-#[derive(Debug)]
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
 }
 
 impl Harness {
@@ -102,22 +90,13 @@ impl Harness {
 
     /// `kubectl kulta <args>` with no kubeconfig flag; `KUBECONFIG` is unset.
     fn bare_command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.kubectl);
-        command
-            .arg("kulta")
-            .args(args)
-            .env("PATH", &self.path)
-            .env("HOME", self.dir.path())
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut command = kubectl::command(&self.kubectl, self.dir.path());
+        command.arg("kulta").args(args).env("PATH", &self.path);
         command
     }
 
     async fn run(&self, args: &[&str]) -> Outcome {
-        finish(self.command(args), args).await
+        kubectl::run(self.command(args), None).await
     }
 
     /// Runs and fails the test unless it exits 0; returns stdout.
@@ -203,19 +182,6 @@ fn write_kubeconfig(dir: &Path, name: &str, kubeconfig: &Kubeconfig) -> PathBuf 
     )
     .expect("kubeconfig written");
     path
-}
-
-async fn finish(mut command: Command, args: &[&str]) -> Outcome {
-    let child = command.spawn().expect("kubectl spawns");
-    let output = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("kubectl kulta {args:?} did not finish in {COMMAND_TIMEOUT:?}"))
-        .expect("kubectl output");
-    Outcome {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
@@ -356,7 +322,7 @@ async fn status_follows_the_rollout_until_it_becomes_healthy() {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     // The first progress line shows the command is watching; then the "controller" finishes.
-    let first = tokio::time::timeout(COMMAND_TIMEOUT, lines.next_line())
+    let first = tokio::time::timeout(kubectl::COMMAND_TIMEOUT, lines.next_line())
         .await
         .expect("a progress line in time")
         .expect("stdout readable")
@@ -368,7 +334,7 @@ async fn status_follows_the_rollout_until_it_becomes_healthy() {
     harness
         .status(harness.namespace(), &rollout, healthy())
         .await;
-    let status = tokio::time::timeout(COMMAND_TIMEOUT, child.wait())
+    let status = tokio::time::timeout(kubectl::COMMAND_TIMEOUT, child.wait())
         .await
         .expect("status finished in time")
         .expect("exit status");
@@ -572,7 +538,7 @@ async fn list_and_get_show_the_rollouts() {
     // list -A, with the kubeconfig from KUBECONFIG rather than a flag.
     let mut command = harness.bare_command(&["list", "-A"]);
     command.env("KUBECONFIG", &harness.kubeconfig);
-    let all = finish(command, &["list", "-A"]).await;
+    let all = kubectl::run(command, None).await;
     assert_eq!(all.code, Some(0), "{all:#?}");
     // A real cluster is shared: other tests' Rollouts are listed too. This test's rows are
     // those of its two namespaces.
@@ -707,13 +673,13 @@ async fn context_and_its_namespace_come_from_the_kubeconfig() {
 
     let mut command = harness.bare_command(&["--kubeconfig", &path, "--context", "target", "list"]);
     command.env_remove("KUBECONFIG");
-    let listed = finish(command, &["list"]).await;
+    let listed = kubectl::run(command, None).await;
     assert_eq!(listed.code, Some(0), "{listed:#?}");
     assert!(listed.stdout.contains("checkout"), "{listed:#?}");
 
-    let unknown = finish(
+    let unknown = kubectl::run(
         harness.bare_command(&["--kubeconfig", &path, "--context", "nope", "list"]),
-        &["list"],
+        None,
     )
     .await;
     assert_eq!(unknown.code, Some(3), "{unknown:#?}");
@@ -748,7 +714,7 @@ async fn next_phase(
     lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 ) -> String {
     loop {
-        let line = tokio::time::timeout(COMMAND_TIMEOUT, lines.next_line())
+        let line = tokio::time::timeout(kubectl::COMMAND_TIMEOUT, lines.next_line())
             .await
             .expect("a line in time")
             .expect("stdout readable")

@@ -7,31 +7,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kulta_sim::Sim;
+use kulta_test_support::kubectl::{self, Outcome};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One sim and a kubectl pointed at it, with its own discovery cache.
 struct Harness {
     sim: Sim,
     kubectl: PathBuf,
     dir: tempfile::TempDir,
-}
-
-/// The command's exit status and its output.
-#[derive(Debug)]
-struct Outcome {
-    success: bool,
-    stdout: String,
-    stderr: String,
 }
 
 impl Harness {
@@ -44,18 +34,13 @@ impl Harness {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.kubectl);
+        let mut command = kubectl::command(&self.kubectl, self.dir.path());
         command
             .arg("--kubeconfig")
             .arg(self.sim.kubeconfig_path())
             .arg("--cache-dir")
             .arg(self.dir.path().join("cache"))
-            .args(args)
-            .env("HOME", self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .args(args);
         command
     }
 
@@ -66,30 +51,13 @@ impl Harness {
 
     /// Runs kubectl with `input` on stdin (for `-f -`).
     async fn run_with_input(&self, args: &[&str], input: Option<&str>) -> Outcome {
-        let mut command = self.command(args);
-        if input.is_some() {
-            command.stdin(Stdio::piped());
-        }
-        let mut child = command.spawn().expect("kubectl spawns");
-        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
-            stdin.write_all(input.as_bytes()).await.expect("stdin");
-            drop(stdin);
-        }
-        let output = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish in {COMMAND_TIMEOUT:?}"))
-            .expect("kubectl output");
-        Outcome {
-            success: output.status.success(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        kubectl::run(self.command(args), input).await
     }
 
     /// Runs kubectl and fails the test unless it succeeds; returns stdout.
     async fn ok(&self, args: &[&str]) -> String {
         let outcome = self.run(args).await;
-        assert!(outcome.success, "kubectl {args:?} failed: {outcome:#?}");
+        assert!(outcome.success(), "kubectl {args:?} failed: {outcome:#?}");
         outcome.stdout
     }
 
@@ -99,7 +67,7 @@ impl Harness {
         args.extend_from_slice(extra);
         let outcome = self.run_with_input(&args, Some(manifest)).await;
         assert!(
-            outcome.success,
+            outcome.success(),
             "kubectl apply failed: {outcome:#?}\n{manifest}"
         );
         outcome.stdout
@@ -298,7 +266,7 @@ async fn invalid_objects_are_refused_with_the_field_path() {
         let outcome = harness
             .run_with_input(&["apply", "-f", "-"], Some(&widget("bad", spec)))
             .await;
-        assert!(!outcome.success, "accepted an invalid widget: {spec}");
+        assert!(!outcome.success(), "accepted an invalid widget: {spec}");
         assert!(
             outcome.stderr.contains("is invalid")
                 && outcome.stderr.contains(field)
@@ -314,7 +282,7 @@ async fn invalid_objects_are_refused_with_the_field_path() {
             Some(&widget("bad", "  size: 1\n  bogus: 1")),
         )
         .await;
-    assert!(!outcome.success, "accepted an unknown field");
+    assert!(!outcome.success(), "accepted an unknown field");
     assert!(
         outcome.stderr.contains("unknown field") && outcome.stderr.contains("spec.bogus"),
         "{}",
@@ -368,7 +336,7 @@ async fn patch_merge_json_and_status_then_wait_for_a_condition() {
             r#"{"spec":{"size":5}}"#,
         ])
         .await;
-    assert!(!strategic.success, "{strategic:#?}");
+    assert!(!strategic.success(), "{strategic:#?}");
 
     let waiter = harness
         .command(&[
@@ -390,7 +358,7 @@ async fn patch_merge_json_and_status_then_wait_for_a_condition() {
             r#"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Done","message":"ok","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#,
         ])
         .await;
-    let output = tokio::time::timeout(COMMAND_TIMEOUT, waiter.wait_with_output())
+    let output = tokio::time::timeout(kubectl::COMMAND_TIMEOUT, waiter.wait_with_output())
         .await
         .expect("kubectl wait finishes")
         .expect("output");
@@ -486,7 +454,7 @@ spec:
     let refused = harness
         .run(&["label", "replicaset", "web", "tier=backend"])
         .await;
-    assert!(!refused.success);
+    assert!(!refused.success());
     harness
         .ok(&["label", "replicaset", "web", "tier=backend", "--overwrite"])
         .await;
@@ -582,7 +550,7 @@ async fn delete_wait_returns_once_a_finalizer_is_removed() {
     )
     .await
     .expect("finalizer removed");
-    let output = tokio::time::timeout(COMMAND_TIMEOUT, deleter.wait_with_output())
+    let output = tokio::time::timeout(kubectl::COMMAND_TIMEOUT, deleter.wait_with_output())
         .await
         .expect("kubectl delete finishes")
         .expect("output");
@@ -594,7 +562,7 @@ async fn delete_wait_returns_once_a_finalizer_is_removed() {
     );
     let gone = harness.run(&["get", "widget", "held"]).await;
     assert!(
-        !gone.success && gone.stderr.contains("NotFound"),
+        !gone.success() && gone.stderr.contains("NotFound"),
         "{gone:#?}"
     );
     harness.shutdown().await;
@@ -715,7 +683,7 @@ spec:
     let outcome = harness
         .run_with_input(&["apply", "-f", "-"], Some(broken))
         .await;
-    assert!(!outcome.success, "accepted a broken route");
+    assert!(!outcome.success(), "accepted a broken route");
     assert!(
         outcome.stderr.contains("spec.rules[0].filters[0]")
             && outcome

@@ -14,7 +14,7 @@
 
 mod audit;
 mod backend;
-mod kubectl;
+pub mod kubectl;
 mod objects;
 mod proxy;
 mod wait;

@@ -2,17 +2,11 @@
 //! compared.
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
+use kulta_test_support::kubectl;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
 use super::normalize::Names;
-
-/// How long one kubectl command may take.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One kubectl command: its arguments (after `--kubeconfig`, `--cache-dir` and `-n`) and what
 /// it reads on stdin.
@@ -169,40 +163,20 @@ pub async fn run(
         .insert("{ns}".to_string(), namespace.to_string());
     let mut outcomes = Vec::new();
     for step in steps() {
-        let mut command = Command::new(kubectl);
+        let mut command = kubectl::command(kubectl, scratch);
         command
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .arg("--cache-dir")
             .arg(scratch.join("cache"))
             .args(["-n", namespace])
-            .args(step.args)
-            .env("HOME", scratch)
-            .env_remove("KUBECONFIG")
-            .stdin(if step.input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|error| panic!("spawn {}: {error}", kubectl.display()));
-        if let (Some(input), Some(mut stdin)) = (step.input, child.stdin.take()) {
-            stdin.write_all(input.as_bytes()).await.expect("stdin");
-            drop(stdin);
-        }
-        let output = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {:?} ran over {COMMAND_TIMEOUT:?}", step.args))
-            .expect("kubectl output");
-        let text = |bytes: &[u8]| names.unfill(String::from_utf8_lossy(bytes).trim_end());
+            .args(step.args);
+        let output = kubectl::run(command, step.input).await;
+        let text = |text: &str| names.unfill(text.trim_end());
         outcomes.push((
             step.id,
             json!({
-                "exit": output.status.code(),
+                "exit": output.code,
                 "stdout": text(&output.stdout),
                 "stderr": text(&output.stderr),
             }),
