@@ -536,6 +536,33 @@ impl TestCluster {
         .await
     }
 
+    /// Waits for the end state of a completed rollout of `app` (made by [`create_app`]) from
+    /// revision `old` to `new`: `old` at zero pods and `new` at three, canary weight 0
+    /// verified, the stable Service pinned to `new` and the route sending everything to it.
+    ///
+    /// [`create_app`]: TestCluster::create_app
+    pub async fn wait_completed(&self, app: &str, old: &str, new: &str) {
+        self.wait_scales(
+            app,
+            &BTreeMap::from([(old.to_string(), 0), (new.to_string(), 3)]),
+        )
+        .await;
+        self.wait_status(app, "canary weight 0 verified", |s| {
+            s.canary_weight == Some(0)
+        })
+        .await;
+        assert_eq!(
+            self.service_pin(&format!("{app}-stable")).await.as_deref(),
+            Some(new),
+            "the stable Service selects the new revision"
+        );
+        assert_eq!(
+            self.route_weights(&format!("{app}-route"), app).await,
+            vec![(100, 0)],
+            "the route sends everything to stable"
+        );
+    }
+
     /// Waits until the owned ReplicaSets of `name` have exactly these scales.
     pub async fn wait_scales(&self, name: &str, expected: &BTreeMap<String, i32>) {
         self.wait_for(

@@ -179,23 +179,8 @@ async fn image_change_walks_the_readme_steps_to_completion() {
         "the action is consumed"
     );
 
-    assert_eq!(
-        cluster.service_pin("web-stable").await.as_deref(),
-        Some(new.as_str())
-    );
-    assert_eq!(
-        cluster.route_weights("web-route", "web").await,
-        vec![(100, 0)]
-    );
     // The old revision stays up for scaleDownDelaySeconds, then goes to zero.
-    cluster
-        .wait_scales("web", &BTreeMap::from([(old.clone(), 0), (new.clone(), 3)]))
-        .await;
-    cluster
-        .wait_status("web", "canary weight 0 verified", |s| {
-            s.canary_weight == Some(0)
-        })
-        .await;
+    cluster.wait_completed("web", &old, &new).await;
     assert_eq!(
         weights.pairs(),
         vec![(100, 0), (80, 20), (50, 50), (0, 100), (100, 0)]
