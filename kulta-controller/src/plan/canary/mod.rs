@@ -96,6 +96,9 @@ struct Planner<'a> {
     deadline_exceeded: bool,
     abort_reason: Option<(&'static str, String)>,
     blockers: Vec<String>,
+    /// A `kulta.io/promote=true` read in this reconcile and not used yet: it ends the first
+    /// pause the walk reaches, or skips the first step that waits before its pause.
+    promotion: bool,
 }
 
 /// Where a valid Rollout stands against its stable revision: computed once per reconcile
@@ -158,6 +161,7 @@ impl<'a> Planner<'a> {
             deadline_exceeded: false,
             abort_reason: None,
             blockers: Vec::new(),
+            promotion: false,
         }
     }
 

@@ -153,7 +153,6 @@ impl Planner<'_> {
             .map_or(0, |rs| rs.replicas);
         self.targets.insert(template.to_string(), current);
 
-        let mut promote = false;
         let steps = self.spec.steps.len();
         for action in actions {
             let aborted = self.status.aborted == Some(true);
@@ -198,13 +197,13 @@ impl Planner<'_> {
                         format!("canary {template} promoted past every remaining step"),
                     );
                 }
-                UserAction::Promote => promote = true,
+                UserAction::Promote => self.promotion = true,
             }
         }
         if self.status.aborted == Some(true) {
             return self.aborted(template);
         }
-        self.walk(template, promote)
+        self.walk(template)
     }
 
     pub(super) fn aborted(&mut self, canary: &str) -> RolloutState {

@@ -7,23 +7,25 @@ use super::{Planner, StepOutcome, later};
 use crate::plan::{RolloutState, UserAction, describe_actions};
 
 impl Planner<'_> {
-    pub(super) fn walk(&mut self, canary: &str, mut promote: bool) -> RolloutState {
+    /// Walks the steps from the current one to the first that waits (or past the last, to
+    /// promotion). A pending promotion ([`Planner::promotion`]) ends the first pause reached,
+    /// or skips the first step that waits before its pause.
+    pub(super) fn walk(&mut self, canary: &str) -> RolloutState {
         let steps = self.spec.steps.len();
         let mut index = usize::try_from(self.status.current_step_index.unwrap_or(0).max(0))
             .unwrap_or(0)
             .min(steps);
         loop {
             if index >= steps {
-                if promote {
+                if std::mem::take(&mut self.promotion) {
                     self.ignore(UserAction::Promote, "every step already ran");
                 }
                 return self.promoting(canary);
             }
-            let outcome = self.run_step(canary, index, &mut promote);
-            let skipped = match outcome {
+            let skipped = match self.run_step(canary, index) {
                 StepOutcome::Done => false,
-                StepOutcome::Wait(_) if promote => {
-                    promote = false;
+                StepOutcome::Wait(_) if self.promotion => {
+                    self.promotion = false;
                     self.record(
                         UserAction::Promote,
                         "Promoted",
@@ -81,12 +83,7 @@ impl Planner<'_> {
         base.max(self.replicas_for_weight(self.weight_in_effect()))
     }
 
-    pub(super) fn run_step(
-        &mut self,
-        canary: &str,
-        index: usize,
-        promote: &mut bool,
-    ) -> StepOutcome {
+    pub(super) fn run_step(&mut self, canary: &str, index: usize) -> StepOutcome {
         let target = self.canary_target(index);
         self.targets.insert(canary.to_string(), target);
         let available = self.available(canary);
@@ -121,8 +118,7 @@ impl Planner<'_> {
                     }
                 }
                 StepAction::Pause(duration) => {
-                    if *promote {
-                        *promote = false;
+                    if std::mem::take(&mut self.promotion) {
                         let steps = self.spec.steps.len();
                         self.record(
                             UserAction::Promote,
