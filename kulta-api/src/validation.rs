@@ -5,6 +5,9 @@
 //! spec changes. The rules CEL can express are also in the CRD (see [`crate::crd`]), so a real API
 //! server refuses most of these objects at `kubectl apply`; this function is the full set and the
 //! one source of truth for objects that reached the cluster another way.
+//!
+//! One file over 500 lines on purpose: every rule a Rollout is checked against, in the order
+//! of the spec, so the whole contract is read in one place; its tests follow.
 
 use std::collections::BTreeMap;
 

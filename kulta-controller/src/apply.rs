@@ -11,6 +11,9 @@
 //! annotations ([`consume_annotations`]) after. Every effect is idempotent and planned again
 //! from the stored status and what is observed, so whatever a failure leaves undone, the next
 //! reconcile completes; the record stops an action being carried out twice.
+//!
+//! One file over 500 lines on purpose: the order of the effects is the safety argument
+//! (traffic before capacity), and it reads best in one place; its tests take the last 50.
 
 use std::collections::BTreeMap;
 

@@ -15,6 +15,9 @@
 //!
 //! Nothing here knows what a route is: the kinds come from the routers, the API resource of a
 //! kind from discovery.
+//!
+//! One file (~500 lines of code) on purpose: the kinds, their objects, the references and the
+//! wakes are one shared state behind the watches; its tests take the rest.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

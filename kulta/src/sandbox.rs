@@ -1,6 +1,9 @@
 //! `kulta sandbox`: the whole product on one machine. Starts kulta-sim in process, installs the
 //! CRDs, applies an example, runs the controller, changes the image and prints a live timeline
 //! of the canary until it completes.
+//!
+//! One file (~530 lines of code) on purpose: the sandbox is one scripted story (start, apply,
+//! change, watch, summarize) read top to bottom; splitting it would scatter the script.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -11,6 +11,9 @@
 //! re-evaluate every route when they change. Every parentRef is accepted as long as the route is
 //! not rejected by a knob: Gateways, listeners and hostnames are not checked. Entries written by
 //! other controllers (another `controllerName`) are kept.
+//!
+//! One file (~575 lines of code) on purpose: the route cache, its Service and grant indexes and
+//! the status rules are one controller's state, read together; its tests follow.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -7,6 +7,9 @@
 //! `sim.kulta.io/ready-at`), so the controller keeps no per-pod timers. Pods it has created or
 //! deleted but not yet seen in its cache are remembered ("expectations") so a lagging cache
 //! never makes it create or delete twice.
+//!
+//! One file (~500 lines of code) on purpose: the reconcile, its expectations and its pod
+//! handling are one controller's state, read together; its tests follow.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -3,6 +3,8 @@
 //! UP-TO-DATE AVAILABLE AGE, pods NAME READY STATUS RESTARTS AGE, and so on. Priority-1 columns
 //! appear with `-o wide`. [`crate::api::table`] uses these for built-in kinds; custom resources use
 //! their CRD's `additionalPrinterColumns`.
+//!
+//! The printers themselves are in this directory's files; the length here is their shared tests.
 
 use serde_json::{Value, json};
 
