@@ -11,12 +11,13 @@
 // Test helpers outside `#[test]` functions may fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::rbac::v1::PolicyRule;
 use kube::api::{Api, PostParams};
 use kulta_api::Rollout;
 use kulta_api::steps::set_weight;
@@ -46,17 +47,7 @@ async fn first_status_writes(concurrency: u16) -> Vec<SystemTime> {
     let backend = Backend::start(|builder| builder).await;
     backend.install_crds(&kulta_api::crd::all_crds()).await;
     backend
-        .grant_controller(
-            IDENTITY,
-            vec![PolicyRule {
-                api_groups: Some(vec![String::new()]),
-                resources: Some(vec!["configmaps".to_string()]),
-                verbs: ["get", "list", "watch", "create", "patch"]
-                    .map(String::from)
-                    .to_vec(),
-                ..PolicyRule::default()
-            }],
-        )
+        .grant_controller(IDENTITY, common::router_rules())
         .await;
     let namespace = backend.namespace().to_string();
     let status_writes = RequestFilter::new()

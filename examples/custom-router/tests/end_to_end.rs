@@ -9,10 +9,11 @@
 // Test helpers outside `#[test]` functions may fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use k8s_openapi::api::rbac::v1::PolicyRule;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kulta_api::steps::{pause, set_weight};
 use kulta_api::testing::RolloutBuilder;
@@ -83,20 +84,6 @@ async fn services(backend: &Backend) {
     }
 }
 
-/// What the router does with ConfigMaps: read, create, and merge-patch `data`, and what the
-/// controller does with the kind the router references: list and watch. KULTA's own
-/// ClusterRole has no ConfigMaps, so a deployment of this router grants these.
-fn router_rules() -> Vec<PolicyRule> {
-    vec![PolicyRule {
-        api_groups: Some(vec![String::new()]),
-        resources: Some(vec!["configmaps".to_string()]),
-        verbs: ["get", "list", "watch", "create", "patch"]
-            .map(String::from)
-            .to_vec(),
-        ..PolicyRule::default()
-    }]
-}
-
 /// The status of Rollout `app` when it is Healthy at its latest generation.
 async fn healthy(rollouts: &Api<Rollout>) -> Option<(Rollout, RolloutStatus)> {
     let rollout = rollouts.get("app").await.ok()?;
@@ -115,7 +102,7 @@ async fn a_canary_through_the_configmap_router() {
     }
     backend.install_crds(&kulta_api::crd::all_crds()).await;
     backend
-        .grant_controller("kulta-configmap-router", router_rules())
+        .grant_controller("kulta-configmap-router", common::router_rules())
         .await;
     services(&backend).await;
     let namespace = backend.namespace();
