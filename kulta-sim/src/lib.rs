@@ -18,7 +18,8 @@
 //!   restarts; [`RequestLog`] ([`RequestRecord`], [`RequestFilter`]): every request served, with
 //!   its identity and verb.
 //! - [`crds`]: install CRDs (and the Gateway API's) into a running server and wait until they
-//!   are served. [`kubeconfig`]: point kubectl at a server.
+//!   are served; or have [`SimBuilder::crds`] and [`SimBuilder::gateway_api`] install them
+//!   before `start` returns. [`kubeconfig`]: point kubectl at a server.
 //! - [`controllers`]: the simulated kubelet and gateway, their [`controllers::ControllerKnobs`],
 //!   and [`controllers::spawn_agent`] to run them against any API server.
 //! - For a proxy that injects the sim's faults in front of another server: [`request`] (route,
